@@ -1,0 +1,26 @@
+import { Column, CreateDateColumn, Entity, PrimaryGeneratedColumn } from 'typeorm';
+
+/** Append-only security log: who did what, when, from where. Never a secret. */
+@Entity('audit_events')
+export class AuditEvent {
+  @PrimaryGeneratedColumn('increment', { type: 'bigint' })
+  id!: string;
+
+  @CreateDateColumn({ name: 'occurred_at', type: 'timestamptz' })
+  occurredAt!: Date;
+
+  @Column('text')
+  event!: string;
+
+  @Column('text', { name: 'client_id', nullable: true })
+  clientId!: string | null;
+
+  @Column('text', { nullable: true })
+  subject!: string | null;
+
+  @Column('text', { name: 'remote_address', nullable: true })
+  remoteAddress!: string | null;
+
+  @Column('jsonb', { default: () => "'{}'" })
+  details!: Record<string, unknown>;
+}

@@ -1,0 +1,17 @@
+import { IsOptional, IsString, Matches, MaxLength } from 'class-validator';
+
+/**
+ * The token endpoint's common parameters (RFC 6749 §4, §6). Grant-specific ones are
+ * checked by their grant strategy; unknown parameters are ignored (§3.2).
+ */
+export class TokenRequestDto {
+  @IsString({ message: 'grant_type is required' })
+  @Matches(/^([a-z_]+|[A-Za-z][A-Za-z0-9+.-]*:\S+)$/, { message: 'grant_type is malformed' })
+  @MaxLength(256)
+  grant_type!: string;
+
+  @IsOptional()
+  @IsString()
+  @Matches(/^[\x20-\x7E]*$/, { message: 'scope has invalid characters' })
+  scope?: string;
+}

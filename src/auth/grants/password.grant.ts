@@ -1,0 +1,46 @@
+import { Injectable } from '@nestjs/common';
+import { AuditLog } from '../../audit/audit-log';
+import { Client } from '../../clients/client.entity';
+import { FormParams } from '../../common/form';
+import { invalidGrant, invalidRequest } from '../../common/oauth-error';
+import { TokenGrant } from '../../tokens/token-grant';
+import { UsersService } from '../../users/users.service';
+import { resolveScopes } from '../scope-policy';
+import { GrantContext, GrantStrategy, TokenGrantStrategy } from './grant-strategy';
+
+/**
+ * RFC 6749 §4.3 resource owner password credentials, for trusted first-party clients
+ * that opt in. Returns a refresh token so that the app can forget the password.
+ * Every failure reads the same, whether or not the account exists.
+ */
+@Injectable()
+@TokenGrantStrategy()
+export class PasswordGrant implements GrantStrategy {
+  readonly grantType = 'password';
+
+  constructor(
+    private readonly users: UsersService,
+    private readonly audit: AuditLog,
+  ) {}
+
+  async handle(client: Client, params: FormParams, context: GrantContext): Promise<TokenGrant> {
+    if (!params.username || !params.password) throw invalidRequest('username and password are required');
+    const scopes = resolveScopes(params.scope, client.scopes);
+    const result = await this.users.login(params.username, params.password);
+    if (!result.ok) {
+      await this.audit.record(result.reason === 'locked' ? 'login.locked' : 'login.failed', {
+        clientId: client.clientId,
+        remoteAddress: context.remoteAddress,
+        details: { grant_type: this.grantType, reason: result.reason },
+      });
+      throw invalidGrant('invalid username or password');
+    }
+    await this.audit.record('login.succeeded', { clientId: client.clientId, subject: result.user.id, remoteAddress: context.remoteAddress, details: { grant_type: this.grantType } });
+    return {
+      client,
+      subject: result.user.id,
+      scopes,
+      binding: { kind: 'new', grantType: this.grantType, refreshToken: client.grantTypes.includes('refresh_token'), authTime: new Date() },
+    };
+  }
+}

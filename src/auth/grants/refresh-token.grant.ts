@@ -1,0 +1,75 @@
+import { Injectable } from '@nestjs/common';
+import { AppConfig } from '../../config/configuration';
+import { Client } from '../../clients/client.entity';
+import { randomToken, sha256 } from '../../common/crypto';
+import { FormParams } from '../../common/form';
+import { invalidGrant, invalidRequest } from '../../common/oauth-error';
+import { RefreshTokenStore } from '../../tokens/refresh-token.store';
+import { RevocationService } from '../../tokens/revocation.service';
+import { TokenGrant } from '../../tokens/token-grant';
+import { TokenIssuer } from '../../tokens/token-issuer';
+import { resolveScopes } from '../scope-policy';
+import { GrantContext, GrantStrategy, TokenGrantStrategy } from './grant-strategy';
+
+/**
+ * RFC 6749 §6 with RFC 9700 §4.14 rotation: every use returns a new refresh token. A
+ * token already exchanged, presented again after REFRESH_TOKEN_REUSE_GRACE, revokes
+ * its whole grant (reuse detection). The scope may narrow, never widen.
+ */
+@Injectable()
+@TokenGrantStrategy()
+export class RefreshTokenGrant implements GrantStrategy {
+  readonly grantType = 'refresh_token';
+
+  constructor(
+    private readonly refreshTokens: RefreshTokenStore,
+    private readonly revocation: RevocationService,
+    private readonly issuer: TokenIssuer,
+    private readonly config: AppConfig,
+  ) {}
+
+  async handle(client: Client, params: FormParams, context: GrantContext): Promise<TokenGrant> {
+    if (!params.refresh_token) throw invalidRequest('refresh_token is required');
+    const presented = sha256(params.refresh_token);
+    const successor = randomToken();
+    const expiresAt = this.issuer.refreshTokenExpiry({ client });
+
+    // A cheap read first, so that a bad scope never consumes the token.
+    const state = await this.refreshTokens.find(presented);
+    if (!state || state.grant.clientId !== client.clientId) throw invalidGrant('refresh token is invalid');
+    const scopes = resolveScopes(params.scope, state.grant.scopes);
+
+    const grant = await this.refreshTokens.rotate(presented, client.clientId, sha256(successor), expiresAt);
+    if (!grant) return this.refuse(client, presented, successor, expiresAt, scopes, context);
+    return {
+      client,
+      subject: grant.subject,
+      scopes,
+      binding: { kind: 'existing', grantId: grant.id, refreshToken: successor, sessionId: grant.sessionId, authTime: grant.authTime },
+    };
+  }
+
+  /** The atomic rotation did not match: the token was rotated, expired, or its grant revoked. */
+  private async refuse(client: Client, presented: string, successor: string, expiresAt: Date, scopes: string[], context: GrantContext): Promise<TokenGrant> {
+    const state = await this.refreshTokens.find(presented);
+    if (!state || state.grant.revokedAt || state.expiresAt.getTime() <= Date.now() || !state.rotatedAt) {
+      throw invalidGrant('refresh token is invalid, expired or revoked');
+    }
+    const sinceRotation = Date.now() - state.rotatedAt.getTime();
+    if (sinceRotation <= this.config.refreshTokenReuseGrace * 1000) {
+      await this.refreshTokens.addToken(state.grant.id, sha256(successor), expiresAt);
+      return {
+        client,
+        subject: state.grant.subject,
+        scopes,
+        binding: { kind: 'existing', grantId: state.grant.id, refreshToken: successor, sessionId: state.grant.sessionId, authTime: state.grant.authTime },
+      };
+    }
+    await this.revocation.revokeGrant(state.grant.id, 'refresh_token_reuse', {
+      clientId: client.clientId,
+      subject: state.grant.subject,
+      ...(context.remoteAddress ? { remoteAddress: context.remoteAddress } : {}),
+    });
+    throw invalidGrant('refresh token was already used; the grant is revoked');
+  }
+}

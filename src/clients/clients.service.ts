@@ -1,0 +1,154 @@
+import { Injectable, OnModuleInit } from '@nestjs/common';
+import { InjectRepository } from '@nestjs/typeorm';
+import { Repository } from 'typeorm';
+import { AppConfig } from '../config/configuration';
+import { constantTimeEqual, randomToken, sha256 } from '../common/crypto';
+import { notFound, OAuthError } from '../common/oauth-error';
+import { SecretBox } from '../common/secret-box';
+import { ChangeFeed } from '../database/change-feed';
+import { Client } from './client.entity';
+import { ClientRegistration, validateClientMetadata } from './client-metadata';
+
+/** RFC 7591 §3.2.1 registration response. `client_secret` appears only when just generated. */
+export type ClientRegistrationResponse = Record<string, unknown> & { client_id: string };
+
+const CACHE_TTL_MS = 60_000;
+const CACHE_MAX = 10_000;
+/** Compared against when the client is unknown, so both paths cost the same. */
+const UNKNOWN_CLIENT_HASH = sha256('gatehouse-unknown-client');
+
+/**
+ * Owns OAuth clients: registration, secrets (generated, hashed for verification,
+ * sealed for later use as HMAC keys), and a per-instance cache that every instance
+ * drops when a client changes anywhere.
+ */
+@Injectable()
+export class ClientsService implements OnModuleInit {
+  private readonly cache = new Map<string, { client: Client | null; until: number }>();
+  private readonly secretBox: SecretBox;
+
+  constructor(
+    @InjectRepository(Client) private readonly clients: Repository<Client>,
+    private readonly changes: ChangeFeed,
+    config: AppConfig,
+  ) {
+    this.secretBox = new SecretBox(config.keyEncryptionKey);
+  }
+
+  onModuleInit(): void {
+    this.changes.subscribe('clients', (clientId) => {
+      if (clientId) this.cache.delete(clientId);
+      else this.cache.clear();
+    });
+  }
+
+  /** Registers a client from RFC 7591 metadata; returns the registration response with the secret, once. */
+  async register(metadata: unknown, options: { allowClientId: boolean }): Promise<ClientRegistrationResponse> {
+    const registration = validateClientMetadata(metadata, options);
+    const client = this.clients.create(this.toEntity(registration));
+    client.clientId = registration.clientId ?? randomToken(18);
+    const secret = client.isPublic ? undefined : this.assignSecret(client);
+    try {
+      await this.clients.save(client);
+    } catch (error) {
+      if ((error as { code?: string }).code === '23505') {
+        throw new OAuthError('invalid_client_metadata', `client_id ${client.clientId} is already taken`);
+      }
+      throw error;
+    }
+    const saved = await this.clients.findOneByOrFail({ clientId: client.clientId });
+    return this.registrationResponse(saved, secret);
+  }
+
+  /** The client with this id, from the cache when fresh. */
+  async find(clientId: string): Promise<Client | null> {
+    const cached = this.cache.get(clientId);
+    const now = Date.now();
+    if (cached && cached.until > now) return cached.client;
+    const client = await this.clients.findOneBy({ clientId });
+    if (this.cache.size >= CACHE_MAX) this.cache.delete(this.cache.keys().next().value as string);
+    this.cache.set(clientId, { client, until: now + CACHE_TTL_MS });
+    return client;
+  }
+
+  async get(clientId: string): Promise<Client> {
+    const client = await this.clients.findOneBy({ clientId });
+    if (!client) throw notFound(`no client ${clientId}`);
+    return client;
+  }
+
+  async list(): Promise<Client[]> {
+    return this.clients.find({ order: { createdAt: 'ASC' } });
+  }
+
+  async delete(clientId: string): Promise<void> {
+    const result = await this.clients.delete({ clientId });
+    if (!result.affected) throw notFound(`no client ${clientId}`);
+    await this.changes.publish('clients', clientId);
+  }
+
+  /** Replaces the client's secret; the old one stops working on every instance. */
+  async rotateSecret(clientId: string): Promise<ClientRegistrationResponse> {
+    const client = await this.get(clientId);
+    if (client.isPublic) throw new OAuthError('invalid_request', `client ${clientId} is public and has no secret`);
+    const secret = this.assignSecret(client);
+    await this.clients.update({ clientId }, { secretHash: client.secretHash, secretSealed: client.secretSealed, secretRotatedAt: new Date() });
+    await this.changes.publish('clients', clientId);
+    return this.registrationResponse(await this.get(clientId), secret);
+  }
+
+  /** Constant-time check of a presented secret (no KDF: the secret has 256 bits of entropy). */
+  verifySecret(client: Client | null, presented: string): boolean {
+    const matches = constantTimeEqual(sha256(presented), client?.secretHash ?? UNKNOWN_CLIENT_HASH);
+    return matches && client !== null && client.secretHash !== null;
+  }
+
+  /** The client's secret in clear, for HMAC-based algorithms (HS256 ID tokens, JWE dir). */
+  revealSecret(client: Client): string | undefined {
+    return client.secretSealed ? this.secretBox.open(client.secretSealed, `client-secret:${client.clientId}`) : undefined;
+  }
+
+  registrationResponse(client: Client, secret?: string): ClientRegistrationResponse {
+    return {
+      client_id: client.clientId,
+      ...(secret ? { client_secret: secret, client_secret_expires_at: 0 } : {}),
+      client_id_issued_at: Math.floor(client.createdAt.getTime() / 1000),
+      ...(client.clientName ? { client_name: client.clientName } : {}),
+      token_endpoint_auth_method: client.tokenEndpointAuthMethod,
+      grant_types: client.grantTypes,
+      response_types: client.responseTypes,
+      redirect_uris: client.redirectUris,
+      scope: client.scopes.join(' '),
+      ...(client.audience.length ? { audience: client.audience } : {}),
+      ...(client.accessTokenTtl ? { access_token_ttl: client.accessTokenTtl } : {}),
+      ...(client.refreshTokenTtl ? { refresh_token_ttl: client.refreshTokenTtl } : {}),
+      first_party: client.firstParty,
+      ...client.metadata,
+    };
+  }
+
+  private assignSecret(client: Client): string {
+    const secret = randomToken(32);
+    client.secretHash = sha256(secret);
+    client.secretSealed = this.secretBox.seal(secret, `client-secret:${client.clientId}`);
+    return secret;
+  }
+
+  private toEntity(registration: ClientRegistration): Partial<Client> {
+    return {
+      clientName: registration.clientName,
+      tokenEndpointAuthMethod: registration.tokenEndpointAuthMethod,
+      redirectUris: registration.redirectUris,
+      grantTypes: registration.grantTypes,
+      responseTypes: registration.responseTypes,
+      scopes: registration.scopes,
+      audience: registration.audience,
+      accessTokenTtl: registration.accessTokenTtl,
+      refreshTokenTtl: registration.refreshTokenTtl,
+      firstParty: registration.firstParty,
+      metadata: registration.metadata,
+      secretHash: null,
+      secretSealed: null,
+    };
+  }
+}

@@ -1,0 +1,164 @@
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { join, resolve } from 'node:path';
+
+/** A setting that is missing or malformed: the message names it in one line. */
+export class ConfigError extends Error {
+  constructor(
+    readonly setting: string,
+    problem: string,
+  ) {
+    super(`Invalid configuration: ${setting} ${problem}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export type Environment = Record<string, string | undefined>;
+
+/**
+ * Gatehouse's settings, read once from the environment and validated at start-up.
+ * Everything else receives this object by injection; nobody reads process.env.
+ */
+export abstract class AppConfig {
+  abstract readonly production: boolean;
+  /** Public base URL; the `iss` of every token. No trailing slash. */
+  abstract readonly issuer: string;
+  abstract readonly port: number;
+  abstract readonly host: string;
+  /** PostgreSQL server URL; undefined means the embedded engine in `dataDir`. */
+  abstract readonly databaseUrl: string | undefined;
+  abstract readonly databasePoolSize: number;
+  /** Local folder for the embedded database and generated development secrets. */
+  abstract readonly dataDir: string;
+  abstract readonly runMigrations: boolean;
+  abstract readonly keyEncryptionKey: Buffer;
+  /** True when the key-encryption key was generated into the data folder (development only). */
+  abstract readonly keyEncryptionKeyGenerated: boolean;
+  abstract readonly accessTokenTtl: number;
+  abstract readonly refreshTokenTtl: number;
+  abstract readonly refreshTokenReuseGrace: number;
+  /** Default `aud` of access tokens; clients may override it in their metadata. */
+  abstract readonly accessTokenAudience: string;
+  abstract readonly accessTokenSigningAlg: 'ES256' | 'RS256' | 'PS256' | 'EdDSA';
+  abstract readonly clockSkew: number;
+  abstract readonly loginMaxFailures: number;
+  abstract readonly loginLockoutSeconds: number;
+  /** Seconds a new signing key is published before it signs. */
+  abstract readonly keyPublishDelay: number;
+  /** How often each instance re-reads keys and revocations as a safety net to notifications. */
+  abstract readonly syncIntervalMs: number;
+  abstract readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  abstract readonly maintenanceIntervalSeconds: number;
+}
+
+const DURATION = /^(\d+)\s*(s|m|h|d)?$/;
+const UNIT_SECONDS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
+
+function duration(env: Environment, name: string, fallback: number, min = 0): number {
+  const raw = env[name]?.trim();
+  if (raw === undefined || raw === '') return fallback;
+  const match = DURATION.exec(raw);
+  if (!match) throw new ConfigError(name, `must be a duration in seconds or with a unit (30s, 15m, 12h, 14d), got "${raw}"`);
+  const seconds = Number(match[1]) * UNIT_SECONDS[match[2] ?? 's'];
+  if (seconds < min) throw new ConfigError(name, `must be at least ${min} seconds, got "${raw}"`);
+  return seconds;
+}
+
+function integer(env: Environment, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name]?.trim();
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) {
+    throw new ConfigError(name, `must be an integer between ${min} and ${max}, got "${raw}"`);
+  }
+  return Number(raw);
+}
+
+function boolean(env: Environment, name: string, fallback: boolean): boolean {
+  const raw = env[name]?.trim().toLowerCase();
+  if (raw === undefined || raw === '') return fallback;
+  if (['1', 'true', 'yes', 'on'].includes(raw)) return true;
+  if (['0', 'false', 'no', 'off'].includes(raw)) return false;
+  throw new ConfigError(name, `must be true or false, got "${raw}"`);
+}
+
+function oneOf<T extends string>(env: Environment, name: string, values: readonly T[], fallback: T): T {
+  const raw = env[name]?.trim();
+  if (raw === undefined || raw === '') return fallback;
+  if (!(values as readonly string[]).includes(raw)) throw new ConfigError(name, `must be one of ${values.join(', ')}, got "${raw}"`);
+  return raw as T;
+}
+
+function url(env: Environment, name: string, fallback: string | undefined, protocols: string[]): string | undefined {
+  const raw = env[name]?.trim();
+  if (raw === undefined || raw === '') return fallback;
+  let parsed: URL;
+  try {
+    parsed = new URL(raw);
+  } catch {
+    throw new ConfigError(name, 'must be an absolute URL');
+  }
+  if (!protocols.includes(parsed.protocol)) throw new ConfigError(name, `must use ${protocols.join(' or ')}`);
+  return raw;
+}
+
+function issuerUrl(env: Environment, port: number): string {
+  const value = url(env, 'ISSUER', `http://localhost:${port}`, ['http:', 'https:'])!;
+  const parsed = new URL(value);
+  if (parsed.search || parsed.hash) throw new ConfigError('ISSUER', 'must not have a query or fragment');
+  return value.replace(/\/+$/, '');
+}
+
+function keyEncryptionKey(env: Environment, production: boolean, dataDir: string, embedded: boolean): { key: Buffer; generated: boolean } {
+  const raw = env.KEY_ENCRYPTION_KEY?.trim();
+  if (raw) {
+    const key = Buffer.from(raw, /^[0-9a-fA-F]{64}$/.test(raw) ? 'hex' : 'base64url');
+    if (key.length !== 32) throw new ConfigError('KEY_ENCRYPTION_KEY', 'must be 32 bytes, as 64 hex digits or 43 base64url characters (openssl rand -hex 32)');
+    return { key, generated: false };
+  }
+  if (production || !embedded) {
+    throw new ConfigError('KEY_ENCRYPTION_KEY', 'is required with NODE_ENV=production or DATABASE_URL (generate one with: openssl rand -hex 32)');
+  }
+  const file = join(dataDir, 'key-encryption-key');
+  if (!existsSync(file)) {
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    writeFileSync(file, randomBytes(32).toString('hex') + '\n', { mode: 0o600, flag: 'wx' });
+  }
+  const key = Buffer.from(readFileSync(file, 'utf8').trim(), 'hex');
+  if (key.length !== 32) throw new ConfigError('KEY_ENCRYPTION_KEY', `file ${file} is corrupt: expected 64 hex digits`);
+  return { key, generated: true };
+}
+
+/** Reads and validates every setting; throws ConfigError naming the first bad one. */
+export function loadConfig(env: Environment = process.env): AppConfig {
+  const production = env.NODE_ENV === 'production';
+  const port = integer(env, 'PORT', 3000, 0, 65535);
+  const issuer = issuerUrl(env, port);
+  const databaseUrl = url(env, 'DATABASE_URL', undefined, ['postgres:', 'postgresql:']);
+  const dataDir = resolve(env.DATA_DIR?.trim() || 'var/gatehouse');
+  const kek = keyEncryptionKey(env, production, dataDir, databaseUrl === undefined);
+  const accessTokenTtl = duration(env, 'ACCESS_TOKEN_TTL', 900, 30);
+  return {
+    production,
+    issuer,
+    port,
+    host: env.HOST?.trim() || '0.0.0.0',
+    databaseUrl,
+    databasePoolSize: integer(env, 'DATABASE_POOL_SIZE', 10, 1, 200),
+    dataDir,
+    runMigrations: boolean(env, 'MIGRATIONS_RUN', true),
+    keyEncryptionKey: kek.key,
+    keyEncryptionKeyGenerated: kek.generated,
+    accessTokenTtl,
+    refreshTokenTtl: duration(env, 'REFRESH_TOKEN_TTL', 14 * 86400, 60),
+    refreshTokenReuseGrace: duration(env, 'REFRESH_TOKEN_REUSE_GRACE', 0, 0),
+    accessTokenAudience: url(env, 'ACCESS_TOKEN_AUDIENCE', `${issuer}/api`, ['http:', 'https:', 'urn:'])!,
+    accessTokenSigningAlg: oneOf(env, 'ACCESS_TOKEN_SIGNING_ALG', ['ES256', 'RS256', 'PS256', 'EdDSA'] as const, 'ES256'),
+    clockSkew: duration(env, 'CLOCK_SKEW', 30, 0),
+    loginMaxFailures: integer(env, 'LOGIN_MAX_FAILURES', 5, 1, 1000),
+    loginLockoutSeconds: duration(env, 'LOGIN_LOCKOUT', 900, 1),
+    keyPublishDelay: duration(env, 'KEY_PUBLISH_DELAY', 60, 0),
+    syncIntervalMs: integer(env, 'SYNC_INTERVAL_MS', 5000, 100, 600000),
+    logLevel: oneOf(env, 'LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info'),
+    maintenanceIntervalSeconds: duration(env, 'MAINTENANCE_INTERVAL', 60, 1),
+  };
+}

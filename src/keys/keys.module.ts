@@ -1,0 +1,14 @@
+import { Module } from '@nestjs/common';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { DatabaseModule } from '../database/database.module';
+import { JwksController } from './jwks.controller';
+import { KeyStore } from './key-store';
+import { SigningKey } from './signing-key.entity';
+
+@Module({
+  imports: [TypeOrmModule.forFeature([SigningKey]), DatabaseModule],
+  controllers: [JwksController],
+  providers: [KeyStore],
+  exports: [KeyStore],
+})
+export class KeysModule {}

@@ -1,0 +1,51 @@
+import { ExecutionContext, Injectable } from '@nestjs/common';
+import { AuthGuard } from '@nestjs/passport';
+import type { FastifyRequest } from 'fastify';
+import { AppConfig } from '../config/configuration';
+import { OAuthError } from '../common/oauth-error';
+import { AccessTokenVerifier } from '../tokens/access-token-verifier';
+import { ResourcePrincipal, toPrincipal } from './access-token.strategy';
+
+type ResourceRequest = FastifyRequest & { user?: ResourcePrincipal };
+
+/**
+ * Bearer-token guard of the resource API (RFC 6750). A token verified before is
+ * served from the verifier's cache (deny list still checked); a new one goes through
+ * the passport-jwt strategy. Failures answer 401 with a WWW-Authenticate challenge.
+ */
+@Injectable()
+export class AccessTokenGuard extends AuthGuard('jwt') {
+  private readonly realm: string;
+
+  constructor(
+    private readonly verifier: AccessTokenVerifier,
+    private readonly config: AppConfig,
+  ) {
+    super();
+    this.realm = `Bearer realm="${config.issuer}"`;
+  }
+
+  override canActivate(context: ExecutionContext): boolean | Promise<boolean> {
+    const request = context.switchToHttp().getRequest<ResourceRequest>();
+    const header = request.headers.authorization;
+    if (!header) throw new OAuthError('invalid_token', 'a bearer access token is required', 401, { 'WWW-Authenticate': this.realm });
+    if (!/^Bearer [A-Za-z0-9\-._~+/]+=*$/i.test(header)) throw this.invalidToken('the Authorization header must be "Bearer <token>"', 'invalid_request', 400);
+    const claims = this.verifier.cached(header.slice(7));
+    if (claims && AccessTokenVerifier.hasAudience(claims, this.config.accessTokenAudience)) {
+      request.user = toPrincipal(claims);
+      return true;
+    }
+    return super.canActivate(context) as Promise<boolean>;
+  }
+
+  override handleRequest<T>(error: unknown, user: T | false): T {
+    if (error || !user) throw this.invalidToken('the access token is invalid, expired or revoked');
+    return user;
+  }
+
+  private invalidToken(description: string, code: 'invalid_token' | 'invalid_request' = 'invalid_token', status = 401): OAuthError {
+    return new OAuthError(code, description, status, {
+      'WWW-Authenticate': `${this.realm}, error="${code}", error_description="${description.replace(/"/g, "'")}"`,
+    });
+  }
+}

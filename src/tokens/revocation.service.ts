@@ -1,0 +1,50 @@
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource } from 'typeorm';
+import { AppConfig } from '../config/configuration';
+import { MAX_CLIENT_ACCESS_TOKEN_TTL } from '../clients/client-metadata';
+import { ChangeFeed } from '../database/change-feed';
+import { AuditContext, AuditLog } from '../audit/audit-log';
+import { DenyList } from './deny-list';
+import { RefreshTokenStore } from './refresh-token.store';
+import { RevocationKind } from './revocation.entity';
+
+/**
+ * Ends access: marks grants revoked (their refresh tokens stop at once) and puts token,
+ * grant or session ids on the deny list of every instance (their access tokens are
+ * refused within the sync interval, usually at once).
+ */
+@Injectable()
+export class RevocationService {
+  constructor(
+    @InjectDataSource() private readonly db: DataSource,
+    private readonly refreshTokens: RefreshTokenStore,
+    private readonly denyList: DenyList,
+    private readonly changes: ChangeFeed,
+    private readonly config: AppConfig,
+    private readonly audit: AuditLog,
+  ) {}
+
+  /** Revokes a grant: its refresh tokens and every access token issued under it. */
+  async revokeGrant(grantId: string, reason: string, context: Omit<AuditContext, 'details'> = {}): Promise<void> {
+    const changed = await this.refreshTokens.revokeGrant(grantId, reason);
+    await this.deny('grant', grantId, Date.now() + (MAX_CLIENT_ACCESS_TOKEN_TTL + this.config.clockSkew) * 1000);
+    if (changed) await this.audit.record(reason === 'refresh_token_reuse' ? 'refresh_token.reuse_detected' : 'grant.revoked', { ...context, details: { grant_id: grantId, reason } });
+  }
+
+  /** Denies one access token until it expires. */
+  async revokeAccessToken(jti: string, expiresAtSeconds: number, context: Omit<AuditContext, 'details'> = {}): Promise<void> {
+    await this.deny('token', jti, (expiresAtSeconds + this.config.clockSkew) * 1000);
+    await this.audit.record('access_token.revoked', { ...context, details: { jti } });
+  }
+
+  private async deny(kind: RevocationKind, id: string, expiresAtMs: number): Promise<void> {
+    await this.db.query(
+      `INSERT INTO revocations (kind, id, expires_at) VALUES ($1, $2, $3)
+       ON CONFLICT (kind, id) DO UPDATE SET expires_at = greatest(revocations.expires_at, excluded.expires_at)`,
+      [kind, id, new Date(expiresAtMs)],
+    );
+    this.denyList.add(kind, id, expiresAtMs);
+    await this.changes.publish('revocations', `${kind}:${expiresAtMs}:${id}`);
+  }
+}

@@ -1,0 +1,36 @@
+import { Injectable } from '@nestjs/common';
+import { sha256 } from '../common/crypto';
+import { invalidRequest } from '../common/oauth-error';
+import { Client } from '../clients/client.entity';
+import { AccessTokenVerifier } from './access-token-verifier';
+import { RefreshTokenStore } from './refresh-token.store';
+import { RevocationService } from './revocation.service';
+
+/**
+ * RFC 7009 revocation of a token presented by its client. A refresh token ends its
+ * whole grant (and the access tokens issued under it); an access token is denied
+ * until it expires. Unknown tokens, and other clients' tokens, are ignored (200).
+ */
+@Injectable()
+export class TokenRevoker {
+  constructor(
+    private readonly accessTokens: AccessTokenVerifier,
+    private readonly refreshTokens: RefreshTokenStore,
+    private readonly revocation: RevocationService,
+  ) {}
+
+  async revoke(client: Client, token: string | undefined, hint: string | undefined): Promise<void> {
+    if (!token) throw invalidRequest('token is required');
+    if (hint !== 'refresh_token' && token.includes('.')) {
+      const claims = this.accessTokens.verify(token);
+      if (claims && claims.client_id === client.clientId) {
+        await this.revocation.revokeAccessToken(claims.jti, claims.exp, { clientId: client.clientId, subject: claims.sub });
+      }
+      return;
+    }
+    const state = await this.refreshTokens.find(sha256(token));
+    if (state && state.grant.clientId === client.clientId) {
+      await this.revocation.revokeGrant(state.grant.id, 'revoked_by_client', { clientId: client.clientId, subject: state.grant.subject });
+    }
+  }
+}

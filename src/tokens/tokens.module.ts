@@ -1,0 +1,26 @@
+import { Module } from '@nestjs/common';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { AuditModule } from '../audit/audit.module';
+import { ClientsModule } from '../clients/clients.module';
+import { DatabaseModule } from '../database/database.module';
+import { KeysModule } from '../keys/keys.module';
+import { AccessTokenVerifier } from './access-token-verifier';
+import { DenyList } from './deny-list';
+import { Grant } from './grant.entity';
+import { IntrospectionService } from './introspection.service';
+import { RefreshToken } from './refresh-token.entity';
+import { RefreshTokenStore } from './refresh-token.store';
+import { Revocation } from './revocation.entity';
+import { RevocationService } from './revocation.service';
+import { TokenEndpointsController } from './token-endpoints.controller';
+import { TokenIssuer } from './token-issuer';
+import { TokenRevoker } from './token-revoker';
+
+/** Minting, verifying, rotating and revoking tokens; revocation and introspection endpoints. */
+@Module({
+  imports: [TypeOrmModule.forFeature([Grant, RefreshToken, Revocation]), DatabaseModule, KeysModule, ClientsModule, AuditModule],
+  controllers: [TokenEndpointsController],
+  providers: [TokenIssuer, RefreshTokenStore, DenyList, RevocationService, AccessTokenVerifier, IntrospectionService, TokenRevoker],
+  exports: [TokenIssuer, RefreshTokenStore, RevocationService, AccessTokenVerifier, DenyList],
+})
+export class TokensModule {}

@@ -1,0 +1,157 @@
+import { Injectable, OnModuleInit } from '@nestjs/common';
+import { InjectRepository } from '@nestjs/typeorm';
+import { Repository } from 'typeorm';
+import { AppConfig } from '../config/configuration';
+import { OAuthError, notFound } from '../common/oauth-error';
+import { hashPassword, verifyPassword } from './password-hasher';
+import { User } from './user.entity';
+
+export interface NewUser {
+  username: string;
+  password: string;
+  email?: string;
+  email_verified?: boolean;
+  name?: string;
+  given_name?: string;
+  family_name?: string;
+  phone_number?: string;
+}
+
+export type LoginResult = { ok: true; user: User } | { ok: false; reason: 'invalid_credentials' | 'locked' | 'disabled' };
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const invalidUser = (description: string) => new OAuthError('invalid_request', description);
+
+/** Owns users: creation with argon2id hashes, lookup, disabling, and login with lockout. */
+@Injectable()
+export class UsersService implements OnModuleInit {
+  /** A real hash to verify against when the username is unknown, so timing reveals nothing. */
+  private decoyHash = '';
+
+  constructor(
+    @InjectRepository(User) private readonly users: Repository<User>,
+    private readonly config: AppConfig,
+  ) {}
+
+  async onModuleInit(): Promise<void> {
+    this.decoyHash = await hashPassword('gatehouse-decoy-password');
+  }
+
+  async create(input: unknown): Promise<User> {
+    const data = this.validateNewUser(input);
+    const existing = await this.users.createQueryBuilder('u').where('lower(u.username) = lower(:username)', { username: data.username }).getExists();
+    if (existing) throw invalidUser(`username ${data.username} is taken`);
+    const user = this.users.create({
+      username: data.username,
+      email: data.email ?? null,
+      emailVerified: data.email_verified ?? false,
+      name: data.name ?? null,
+      givenName: data.given_name ?? null,
+      familyName: data.family_name ?? null,
+      phoneNumber: data.phone_number ?? null,
+      passwordHash: await hashPassword(data.password),
+    });
+    try {
+      await this.users.insert(user);
+    } catch (error) {
+      if ((error as { code?: string }).code === '23505') throw invalidUser(`username ${data.username} is taken`);
+      throw error;
+    }
+    return this.users.findOneByOrFail({ id: user.id });
+  }
+
+  async list(): Promise<User[]> {
+    return this.users.find({ order: { createdAt: 'ASC' } });
+  }
+
+  async findBySubject(subject: string): Promise<User | null> {
+    return UUID.test(subject) ? this.users.findOneBy({ id: subject }) : null;
+  }
+
+  /** By subject or, failing that, by username (case-insensitive). */
+  async get(subjectOrUsername: string): Promise<User> {
+    const user =
+      (await this.findBySubject(subjectOrUsername)) ??
+      (await this.users.createQueryBuilder('u').where('lower(u.username) = lower(:name)', { name: subjectOrUsername }).getOne());
+    if (!user) throw notFound(`no user ${subjectOrUsername}`);
+    return user;
+  }
+
+  async setDisabled(subjectOrUsername: string, disabled: boolean): Promise<User> {
+    const user = await this.get(subjectOrUsername);
+    await this.users.update({ id: user.id }, { disabled });
+    return this.get(user.id);
+  }
+
+  /**
+   * Checks a username and password. Failures are counted in the database (so the
+   * lockout holds across instances); after LOGIN_MAX_FAILURES the account is locked for
+   * LOGIN_LOCKOUT. Unknown usernames cost the same hash verification as known ones.
+   */
+  async login(username: string, password: string): Promise<LoginResult> {
+    const user = await this.users
+      .createQueryBuilder('u')
+      .addSelect('u.passwordHash')
+      .where('lower(u.username) = lower(:username)', { username })
+      .getOne();
+    if (!user) {
+      await verifyPassword(this.decoyHash, password);
+      return { ok: false, reason: 'invalid_credentials' };
+    }
+    const valid = await verifyPassword(user.passwordHash, password);
+    if (user.lockedUntil && user.lockedUntil.getTime() > Date.now()) return { ok: false, reason: 'locked' };
+    if (!valid) {
+      await this.recordFailure(user.id);
+      return { ok: false, reason: 'invalid_credentials' };
+    }
+    if (user.disabled) return { ok: false, reason: 'disabled' };
+    await this.users.update({ id: user.id }, { failedLoginCount: 0, lockedUntil: null, lastLoginAt: new Date() });
+    return { ok: true, user };
+  }
+
+  private async recordFailure(userId: string): Promise<void> {
+    // One statement, so concurrent failures on several instances all count. Reaching the
+    // limit locks the account and starts the counter again for after the lock.
+    const reachesLimit = `failed_login_count + 1 >= ${this.config.loginMaxFailures}`;
+    await this.users
+      .createQueryBuilder()
+      .update(User)
+      .set({
+        failedLoginCount: () => `CASE WHEN ${reachesLimit} THEN 0 ELSE failed_login_count + 1 END`,
+        lockedUntil: () => `CASE WHEN ${reachesLimit} THEN now() + make_interval(secs => ${this.config.loginLockoutSeconds}) ELSE locked_until END`,
+      })
+      .where('id = :id', { id: userId })
+      .execute();
+  }
+
+  private validateNewUser(input: unknown): NewUser {
+    if (typeof input !== 'object' || input === null || Array.isArray(input)) throw invalidUser('user must be a JSON object');
+    const data = input as Record<string, unknown>;
+    const text = (name: string, required: boolean, max = 255): string | undefined => {
+      const value = data[name];
+      if (value === undefined || value === null) {
+        if (required) throw invalidUser(`${name} is required`);
+        return undefined;
+      }
+      if (typeof value !== 'string' || value.length === 0 || value.length > max) throw invalidUser(`${name} must be a non-empty string of at most ${max} characters`);
+      return value;
+    };
+    const username = text('username', true)!;
+    if (/\s/.test(username) || /[\x00-\x1f]/.test(username)) throw invalidUser('username must not contain spaces or control characters');
+    const password = text('password', true, 1024)!;
+    if (password.length < 8) throw invalidUser('password must be at least 8 characters');
+    const email = text('email', false);
+    if (email !== undefined && !/^[^\s@]+@[^\s@]+$/.test(email)) throw invalidUser('email is not an email address');
+    if (data.email_verified !== undefined && typeof data.email_verified !== 'boolean') throw invalidUser('email_verified must be true or false');
+    return {
+      username,
+      password,
+      email,
+      email_verified: data.email_verified as boolean | undefined,
+      name: text('name', false),
+      given_name: text('given_name', false),
+      family_name: text('family_name', false),
+      phone_number: text('phone_number', false, 64),
+    };
+  }
+}
