@@ -1,4 +1,5 @@
 import { DynamicModule, Module, Type } from '@nestjs/common';
+import { AdminSocketModule } from './admin/admin.module';
 import { AuditModule } from './audit/audit.module';
 import { AuthModule } from './auth/auth.module';
 import { ClientsModule } from './clients/clients.module';
@@ -30,6 +31,7 @@ export class AppModule {
         AuthModule,
         ResourceModule,
         HealthModule,
+        AdminSocketModule,
         ...extensions,
       ],
     };

@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { Logger } from '@nestjs/common';
+import pino from 'pino';
 import { createApp } from './app.factory';
 import { ConfigError, loadConfig } from './config/configuration';
 import { EmbeddedDatabaseLockedError } from './database/embedded-database';
@@ -15,13 +15,18 @@ async function bootstrap(): Promise<void> {
     }
     throw error;
   }
-  const app = await createApp(config);
-  const logger = new Logger('Gatehouse');
-  if (config.keyEncryptionKeyGenerated) {
-    logger.warn(`KEY_ENCRYPTION_KEY is not set: using a key generated in ${config.dataDir} (development only; set KEY_ENCRYPTION_KEY in production)`);
+  const logger = pino({ level: config.logLevel, base: { service: 'gatehouse' } }).child({ context: 'Gatehouse' });
+  if (config.databaseUrl) {
+    logger.info(`database: PostgreSQL server from DATABASE_URL`);
+  } else {
+    logger.warn(`database: no DATABASE_URL set, using the embedded PostgreSQL (PGlite) in ${config.dataDir}; set DATABASE_URL for production`);
   }
+  if (config.keyEncryptionKeyGenerated) {
+    logger.warn(`KEY_ENCRYPTION_KEY is not set: using a key generated once in ${config.dataDir} (development only; set KEY_ENCRYPTION_KEY in production)`);
+  }
+  const app = await createApp(config);
   await app.listen({ port: config.port, host: config.host });
-  logger.log(`Gatehouse listening on ${config.host}:${config.port}, issuer ${config.issuer}, database ${config.databaseUrl ? 'PostgreSQL (DATABASE_URL)' : `embedded in ${config.dataDir}`}`);
+  logger.info(`Gatehouse listening on http://${config.host}:${config.port} with issuer ${config.issuer}`);
 }
 
 bootstrap().catch((error: unknown) => {

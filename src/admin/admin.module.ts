@@ -1,0 +1,22 @@
+import { Module } from '@nestjs/common';
+import { ClientsModule } from '../clients/clients.module';
+import { DatabaseModule } from '../database/database.module';
+import { KeysModule } from '../keys/keys.module';
+import { UsersModule } from '../users/users.module';
+import { AdminSocket } from './admin-socket';
+import { AdminService } from './admin.service';
+
+/** Administration operations (used by the CLI). */
+@Module({
+  imports: [DatabaseModule, ClientsModule, UsersModule, KeysModule],
+  providers: [AdminService],
+  exports: [AdminService],
+})
+export class AdminModule {}
+
+/** The server's local admin socket, for the CLI when the database is embedded. */
+@Module({
+  imports: [AdminModule],
+  providers: [AdminSocket],
+})
+export class AdminSocketModule {}
