@@ -13,7 +13,7 @@ export const BODY_LIMIT_BYTES = 64 * 1024;
 
 /**
  * Builds the HTTP application (Fastify adapter) with everything main.ts and the tests
- * share: body parsers, the one error filter, validation, OpenAPI docs, shutdown hooks.
+ * share: body parsers, the one error filter, validation, OpenAPI docs.
  */
 export async function createApp(config: AppConfig, extensions: Type[] = []): Promise<NestFastifyApplication> {
   const adapter = new FastifyAdapter({
@@ -47,7 +47,6 @@ export async function createApp(config: AppConfig, extensions: Type[] = []): Pro
       exceptionFactory: (errors) => invalidRequest(Object.values(errors[0]?.constraints ?? {})[0] ?? 'invalid request body'),
     }),
   );
-  app.enableShutdownHooks();
 
   const document = SwaggerModule.createDocument(
     app,

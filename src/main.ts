@@ -27,6 +27,26 @@ async function bootstrap(): Promise<void> {
   const app = await createApp(config);
   await app.listen({ port: config.port, host: config.host });
   logger.info(`Gatehouse listening on http://${config.host}:${config.port} with issuer ${config.issuer}`);
+
+  // Graceful shutdown: stop accepting connections, finish requests in flight, run every
+  // module's shutdown hook (timers, listeners, database), then exit 0.
+  let closing = false;
+  const shutdown = (signal: string) => {
+    if (closing) return;
+    closing = true;
+    logger.info(`${signal} received: finishing requests in flight and shutting down`);
+    const deadline = setTimeout(() => process.exit(1), 25_000);
+    deadline.unref();
+    app.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        logger.error(`shutdown failed: ${(error as Error).message}`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
 }
 
 bootstrap().catch((error: unknown) => {
