@@ -39,7 +39,7 @@ export abstract class AppConfig {
   abstract readonly refreshTokenReuseGrace: number;
   /** Default `aud` of access tokens; clients may override it in their metadata. */
   abstract readonly accessTokenAudience: string;
-  abstract readonly accessTokenSigningAlg: 'ES256' | 'RS256' | 'PS256' | 'EdDSA';
+  abstract readonly accessTokenSigningAlg: 'ES256' | 'RS256' | 'PS256';
   abstract readonly clockSkew: number;
   abstract readonly loginMaxFailures: number;
   abstract readonly loginLockoutSeconds: number;
@@ -152,7 +152,7 @@ export function loadConfig(env: Environment = process.env): AppConfig {
     refreshTokenTtl: duration(env, 'REFRESH_TOKEN_TTL', 14 * 86400, 60),
     refreshTokenReuseGrace: duration(env, 'REFRESH_TOKEN_REUSE_GRACE', 0, 0),
     accessTokenAudience: url(env, 'ACCESS_TOKEN_AUDIENCE', `${issuer}/api`, ['http:', 'https:', 'urn:'])!,
-    accessTokenSigningAlg: oneOf(env, 'ACCESS_TOKEN_SIGNING_ALG', ['ES256', 'RS256', 'PS256', 'EdDSA'] as const, 'ES256'),
+    accessTokenSigningAlg: oneOf(env, 'ACCESS_TOKEN_SIGNING_ALG', ['ES256', 'RS256', 'PS256'] as const, 'ES256'),
     clockSkew: duration(env, 'CLOCK_SKEW', 30, 0),
     loginMaxFailures: integer(env, 'LOGIN_MAX_FAILURES', 5, 1, 1000),
     loginLockoutSeconds: duration(env, 'LOGIN_LOCKOUT', 900, 1),
