@@ -7,7 +7,7 @@ import { AppModule } from './app.module';
 import { AppConfig } from './config/configuration';
 import { FORM_CONTENT_TYPE, parseFormBody } from './common/form';
 import { invalidRequest } from './common/oauth-error';
-import { OAuthErrorFilter, sendOAuthError, toOAuthError } from './common/oauth-error.filter';
+import { OAuthErrorFilter } from './common/oauth-error.filter';
 
 export const BODY_LIMIT_BYTES = 64 * 1024;
 

@@ -144,9 +144,10 @@ describe('decodeJwt', () => {
   });
 
   it('rejects segments that are not base64url (padding, +, /, spaces)', () => {
-    const padded = Buffer.from(JSON.stringify({ alg: 'ES256', x: 'ab' })).toString('base64');
+    const padded = Buffer.from(JSON.stringify({ alg: 'ES256', x: 'a' })).toString('base64');
     expect(padded).toMatch(/=$/);
     expect(decodeJwt(`${padded}.${body}.${signature}`)).toBeUndefined();
+    expect(decodeJwt(`${header}.${body}.${signature}=`)).toBeUndefined();
     expect(decodeJwt(`${header}.${body}.ab+/`)).toBeUndefined();
     expect(decodeJwt(`${header} .${body}.${signature}`)).toBeUndefined();
   });

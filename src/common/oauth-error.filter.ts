@@ -33,12 +33,13 @@ export function toOAuthError(error: unknown): { oauth: OAuthError; unexpected: b
     const status = error.getStatus();
     const response = error.getResponse() as string | { message?: string | string[] };
     const message = typeof response === 'string' ? response : Array.isArray(response.message) ? response.message[0] : (response.message ?? error.message);
-    return { oauth: new OAuthError(CODE_BY_STATUS[status] ?? (status >= 500 ? 'server_error' : 'invalid_request'), message ?? 'request failed', status), unexpected: status >= 500 };
+    if (status >= 500 && status !== 503) return { oauth: new OAuthError('server_error', 'the server could not handle the request', 500), unexpected: true };
+    return { oauth: new OAuthError(CODE_BY_STATUS[status] ?? 'invalid_request', message || 'the request was refused', status), unexpected: false };
   }
   const statusCode = (error as { statusCode?: unknown })?.statusCode;
   if (typeof statusCode === 'number' && statusCode >= 400 && statusCode < 500) {
     // Fastify's own errors: body too large, bad JSON, unsupported media type, ...
-    return { oauth: new OAuthError(CODE_BY_STATUS[statusCode] ?? 'invalid_request', (error as Error).message, statusCode), unexpected: false };
+    return { oauth: new OAuthError(CODE_BY_STATUS[statusCode] ?? 'invalid_request', (error as Error).message || 'the request was refused', statusCode), unexpected: false };
   }
   if (isDatabaseUnavailable(error)) {
     return { oauth: new OAuthError('temporarily_unavailable', 'the service is temporarily unavailable; retry shortly', 503, { 'Retry-After': '1' }), unexpected: false };

@@ -1,31 +1,31 @@
-import { ExecutionContext, Injectable } from '@nestjs/common';
-import { AuthGuard } from '@nestjs/passport';
+import { CanActivate, ExecutionContext, Injectable } from '@nestjs/common';
 import type { FastifyRequest } from 'fastify';
+import passport from 'passport';
 import { AppConfig } from '../config/configuration';
 import { OAuthError } from '../common/oauth-error';
 import { AccessTokenVerifier } from '../tokens/access-token-verifier';
-import { ResourcePrincipal, toPrincipal } from './access-token.strategy';
+import { AccessTokenStrategy, ResourcePrincipal, toPrincipal } from './access-token.strategy';
 
 type ResourceRequest = FastifyRequest & { user?: ResourcePrincipal };
 
 /**
  * Bearer-token guard of the resource API (RFC 6750). A token verified before is
  * served from the verifier's cache (deny list still checked); a new one goes through
- * the passport-jwt strategy. Failures answer 401 with a WWW-Authenticate challenge.
+ * the application's passport-jwt strategy. Failures answer 401 with a WWW-Authenticate challenge.
  */
 @Injectable()
-export class AccessTokenGuard extends AuthGuard('jwt') {
+export class AccessTokenGuard implements CanActivate {
   private readonly realm: string;
 
   constructor(
     private readonly verifier: AccessTokenVerifier,
     private readonly config: AppConfig,
+    private readonly strategy: AccessTokenStrategy,
   ) {
-    super();
     this.realm = `Bearer realm="${config.issuer}"`;
   }
 
-  override canActivate(context: ExecutionContext): boolean | Promise<boolean> {
+  canActivate(context: ExecutionContext): boolean | Promise<boolean> {
     const request = context.switchToHttp().getRequest<ResourceRequest>();
     const header = request.headers.authorization;
     if (!header) throw new OAuthError('invalid_token', 'a bearer access token is required', 401, { 'WWW-Authenticate': this.realm });
@@ -35,10 +35,31 @@ export class AccessTokenGuard extends AuthGuard('jwt') {
       request.user = toPrincipal(claims);
       return true;
     }
-    return super.canActivate(context) as Promise<boolean>;
+    return this.authenticate(request, context.switchToHttp().getResponse());
   }
 
-  override handleRequest<T>(error: unknown, user: T | false): T {
+  /**
+   * Runs this application's own passport-jwt strategy, passed to passport as an instance
+   * (a per-request copy, as passport makes of named strategies) rather than by the name
+   * 'jwt': passport's registry is global to the process, so with two applications in one
+   * process (tests, embedding) the name resolves to the last one created, with another
+   * issuer, other keys and another deny list.
+   */
+  private authenticate(request: ResourceRequest, response: unknown): Promise<boolean> {
+    return new Promise((resolve, reject) => {
+      const strategy = Object.create(this.strategy) as passport.Strategy;
+      passport.authenticate(strategy, { session: false }, (error: unknown, user: ResourcePrincipal | false) => {
+        try {
+          request.user = this.handleRequest(error, user);
+          resolve(true);
+        } catch (refusal) {
+          reject(refusal);
+        }
+      })(request, response, reject);
+    });
+  }
+
+  handleRequest<T>(error: unknown, user: T | false): T {
     if (error || !user) throw this.invalidToken('the access token is invalid, expired or revoked');
     return user;
   }

@@ -42,8 +42,7 @@ export class AccessTokenVerifier {
 
   /** The token's claims when it is a live, unrevoked Gatehouse access token. */
   verify(token: string): AccessTokenClaims | undefined {
-    const cached = this.cached(token);
-    if (cached !== undefined) return cached;
+    if (this.cache.has(token)) return this.cached(token);
     const claims = this.verifyUncached(token, Date.now() / 1000);
     if (claims === undefined) return undefined;
     this.remember(token, claims);

@@ -23,10 +23,12 @@ export class IntrospectionService {
     private readonly config: AppConfig,
   ) {}
 
-  async introspect(client: Client, token: string | undefined, hint: string | undefined): Promise<IntrospectionResponse> {
+  async introspect(client: Client, token: string | undefined, _hint: string | undefined): Promise<IntrospectionResponse> {
     if (client.isPublic) throw new OAuthError('invalid_client', 'public clients may not introspect tokens', 401);
     if (!token) throw new OAuthError('invalid_request', 'token is required');
-    if (hint !== 'refresh_token') {
+    // The type is told by the form (access tokens are JWTs; refresh tokens never contain a
+    // dot), not by token_type_hint: a wrong hint must not stop the search (RFC 7662 §2.1).
+    if (token.includes('.')) {
       const claims = this.accessTokens.verify(token);
       if (claims) {
         return {
@@ -43,7 +45,7 @@ export class IntrospectionService {
           ...(claims.auth_time ? { auth_time: claims.auth_time } : {}),
         };
       }
-      if (token.includes('.')) return INACTIVE; // a JWT that failed is never a refresh token
+      return INACTIVE; // a JWT that failed is never a refresh token
     }
     const state = await this.refreshTokens.find(sha256(token));
     if (!state || state.rotatedAt || state.grant.revokedAt || state.expiresAt.getTime() <= Date.now()) return INACTIVE;

@@ -28,7 +28,10 @@ export class RevocationService {
   /** Revokes a grant: its refresh tokens and every access token issued under it. */
   async revokeGrant(grantId: string, reason: string, context: Omit<AuditContext, 'details'> = {}): Promise<void> {
     const changed = await this.refreshTokens.revokeGrant(grantId, reason);
-    await this.deny('grant', grantId, Date.now() + (MAX_CLIENT_ACCESS_TOKEN_TTL + this.config.clockSkew) * 1000);
+    // Until the last access token the grant can have issued expires: a client's own
+    // lifetime is capped, the configured default (ACCESS_TOKEN_TTL) is not.
+    const longestLifetime = Math.max(MAX_CLIENT_ACCESS_TOKEN_TTL, this.config.accessTokenTtl);
+    await this.deny('grant', grantId, Date.now() + (longestLifetime + this.config.clockSkew) * 1000);
     if (changed) await this.audit.record(reason === 'refresh_token_reuse' ? 'refresh_token.reuse_detected' : 'grant.revoked', { ...context, details: { grant_id: grantId, reason } });
   }
 

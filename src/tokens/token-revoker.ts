@@ -19,9 +19,11 @@ export class TokenRevoker {
     private readonly revocation: RevocationService,
   ) {}
 
-  async revoke(client: Client, token: string | undefined, hint: string | undefined): Promise<void> {
+  async revoke(client: Client, token: string | undefined, _hint: string | undefined): Promise<void> {
     if (!token) throw invalidRequest('token is required');
-    if (hint !== 'refresh_token' && token.includes('.')) {
+    // The type is told by the form (access tokens are JWTs; refresh tokens never contain a
+    // dot), not by token_type_hint: a wrong hint must not stop the search (RFC 7009 §2.1).
+    if (token.includes('.')) {
       const claims = this.accessTokens.verify(token);
       if (claims && claims.client_id === client.clientId) {
         await this.revocation.revokeAccessToken(claims.jti, claims.exp, { clientId: client.clientId, subject: claims.sub });

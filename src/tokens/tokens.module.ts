@@ -6,6 +6,7 @@ import { DatabaseModule } from '../database/database.module';
 import { KeysModule } from '../keys/keys.module';
 import { AccessTokenVerifier } from './access-token-verifier';
 import { DenyList } from './deny-list';
+import { ExpiredTokenCleanup } from './expired-token-cleanup';
 import { Grant } from './grant.entity';
 import { IntrospectionService } from './introspection.service';
 import { RefreshToken } from './refresh-token.entity';
@@ -20,7 +21,7 @@ import { TokenRevoker } from './token-revoker';
 @Module({
   imports: [TypeOrmModule.forFeature([Grant, RefreshToken, Revocation]), DatabaseModule, KeysModule, ClientsModule, AuditModule],
   controllers: [TokenEndpointsController],
-  providers: [TokenIssuer, RefreshTokenStore, DenyList, RevocationService, AccessTokenVerifier, IntrospectionService, TokenRevoker],
-  exports: [TokenIssuer, RefreshTokenStore, RevocationService, AccessTokenVerifier, DenyList],
+  providers: [ExpiredTokenCleanup, TokenIssuer, RefreshTokenStore, DenyList, RevocationService, AccessTokenVerifier, IntrospectionService, TokenRevoker],
+  exports: [ExpiredTokenCleanup, TokenIssuer, RefreshTokenStore, RevocationService, AccessTokenVerifier, DenyList],
 })
 export class TokensModule {}

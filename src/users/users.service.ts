@@ -137,7 +137,7 @@ export class UsersService implements OnModuleInit {
       return value;
     };
     const username = text('username', true)!;
-    if (/\s/.test(username) || /[\x00-\x1f]/.test(username)) throw invalidUser('username must not contain spaces or control characters');
+    if (/\s/.test(username) || /\p{Cc}/u.test(username)) throw invalidUser('username must not contain spaces or control characters');
     const password = text('password', true, 1024)!;
     if (password.length < 8) throw invalidUser('password must be at least 8 characters');
     const email = text('email', false);

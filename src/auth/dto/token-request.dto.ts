@@ -5,9 +5,10 @@ import { IsOptional, IsString, Matches, MaxLength } from 'class-validator';
  * checked by their grant strategy; unknown parameters are ignored (§3.2).
  */
 export class TokenRequestDto {
-  @IsString({ message: 'grant_type is required' })
-  @Matches(/^([a-z_]+|[A-Za-z][A-Za-z0-9+.-]*:\S+)$/, { message: 'grant_type is malformed' })
+  // class-validator runs the decorators bottom-up and reports the first failure: presence first.
   @MaxLength(256)
+  @Matches(/^([a-z_]+|[A-Za-z][A-Za-z0-9+.-]*:\S+)$/, { message: 'grant_type is malformed' })
+  @IsString({ message: 'grant_type is required' })
   grant_type!: string;
 
   @IsOptional()

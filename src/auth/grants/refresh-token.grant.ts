@@ -56,7 +56,10 @@ export class RefreshTokenGrant implements GrantStrategy {
       throw invalidGrant('refresh token is invalid, expired or revoked');
     }
     const sinceRotation = Date.now() - state.rotatedAt.getTime();
-    if (sinceRotation <= this.config.refreshTokenReuseGrace * 1000) {
+    const grace = this.config.refreshTokenReuseGrace * 1000;
+    // No grace (0) means none: not even for a reuse in the same millisecond, or one that
+    // looks earlier than the rotation because the database clock is ahead of ours.
+    if (grace > 0 && sinceRotation <= grace) {
       await this.refreshTokens.addToken(state.grant.id, sha256(successor), expiresAt);
       return {
         client,

@@ -1,0 +1,257 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { Client } from '../../clients/client.entity';
+import { sha256 } from '../../common/crypto';
+import { OAuthError } from '../../common/oauth-error';
+import { AppConfig } from '../../config/configuration';
+import { GrantRecord, RefreshTokenState, RefreshTokenStore } from '../../tokens/refresh-token.store';
+import { RevocationService } from '../../tokens/revocation.service';
+import { TokenIssuer } from '../../tokens/token-issuer';
+import { RefreshTokenGrant } from './refresh-token.grant';
+
+const NOW = new Date('2030-01-01T12:00:00.000Z').getTime();
+const PRESENTED = 'presented-refresh-token';
+const EXPIRY = new Date(NOW + 14 * 86400_000);
+const AUTH_TIME = new Date(NOW - 3600_000);
+
+function client(overrides: Partial<Client> = {}): Client {
+  return Object.assign(new Client(), {
+    clientId: 'mobile-app',
+    tokenEndpointAuthMethod: 'client_secret_basic',
+    grantTypes: ['password', 'refresh_token'],
+    responseTypes: [],
+    redirectUris: [],
+    scopes: ['openid', 'notes:read', 'notes:write'],
+    audience: [],
+    accessTokenTtl: null,
+    refreshTokenTtl: null,
+    ...overrides,
+  });
+}
+
+function grantRecord(overrides: Partial<GrantRecord> = {}): GrantRecord {
+  return {
+    id: 'grant-1',
+    clientId: 'mobile-app',
+    subject: 'user-1',
+    scopes: ['openid', 'notes:read'],
+    sessionId: 'session-1',
+    authTime: AUTH_TIME,
+    revokedAt: null,
+    ...overrides,
+  };
+}
+
+/** A current (never rotated) token of grant-1. */
+function current(overrides: Partial<RefreshTokenState> = {}): RefreshTokenState {
+  return { grant: grantRecord(), rotatedAt: null, expiresAt: EXPIRY, ...overrides };
+}
+
+/** The same token after it was exchanged `secondsAgo` seconds ago. */
+const rotated = (secondsAgo: number, grant: Partial<GrantRecord> = {}): RefreshTokenState => ({
+  grant: grantRecord(grant),
+  rotatedAt: new Date(NOW - secondsAgo * 1000),
+  expiresAt: EXPIRY,
+});
+
+async function oauthRejection(run: () => Promise<unknown>): Promise<OAuthError> {
+  try {
+    await run();
+  } catch (error) {
+    expect(error).toBeInstanceOf(OAuthError);
+    return error as OAuthError;
+  }
+  throw new Error('expected an OAuthError, the grant succeeded');
+}
+
+let find: ReturnType<typeof vi.fn<RefreshTokenStore['find']>>;
+let rotate: ReturnType<typeof vi.fn<RefreshTokenStore['rotate']>>;
+let addToken: ReturnType<typeof vi.fn<RefreshTokenStore['addToken']>>;
+let revokeGrant: ReturnType<typeof vi.fn<RevocationService['revokeGrant']>>;
+let refreshTokenExpiry: ReturnType<typeof vi.fn<TokenIssuer['refreshTokenExpiry']>>;
+
+function refreshGrant(reuseGraceSeconds = 0): RefreshTokenGrant {
+  return new RefreshTokenGrant(
+    { find, rotate, addToken } as unknown as RefreshTokenStore,
+    { revokeGrant } as unknown as RevocationService,
+    { refreshTokenExpiry } as unknown as TokenIssuer,
+    { refreshTokenReuseGrace: reuseGraceSeconds } as AppConfig,
+  );
+}
+
+beforeEach(() => {
+  vi.useFakeTimers({ toFake: ['Date'] });
+  vi.setSystemTime(NOW);
+  find = vi.fn<RefreshTokenStore['find']>().mockResolvedValue(current());
+  rotate = vi.fn<RefreshTokenStore['rotate']>().mockResolvedValue(grantRecord());
+  addToken = vi.fn<RefreshTokenStore['addToken']>().mockResolvedValue(undefined);
+  revokeGrant = vi.fn<RevocationService['revokeGrant']>().mockResolvedValue(undefined);
+  refreshTokenExpiry = vi.fn<TokenIssuer['refreshTokenExpiry']>().mockReturnValue(EXPIRY);
+});
+
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe('RefreshTokenGrant request checks', () => {
+  it('handles grant_type refresh_token', () => {
+    expect(refreshGrant().grantType).toBe('refresh_token');
+  });
+
+  it('answers invalid_request when refresh_token is missing, without reading the store', async () => {
+    const error = await oauthRejection(() => refreshGrant().handle(client(), {}, {}));
+    expect(error.code).toBe('invalid_request');
+    expect(error.description).toContain('refresh_token');
+    expect(find).not.toHaveBeenCalled();
+    expect(rotate).not.toHaveBeenCalled();
+  });
+
+  it('looks the token up by its SHA-256 hash, never by the token itself', async () => {
+    await refreshGrant().handle(client(), { refresh_token: PRESENTED }, {});
+    expect(find).toHaveBeenCalledWith(sha256(PRESENTED));
+    expect(JSON.stringify([find.mock.calls, rotate.mock.calls])).not.toContain(PRESENTED);
+  });
+
+  it('answers invalid_grant for an unknown token', async () => {
+    find.mockResolvedValue(undefined);
+    const error = await oauthRejection(() => refreshGrant().handle(client(), { refresh_token: PRESENTED }, {}));
+    expect(error.code).toBe('invalid_grant');
+    expect(rotate).not.toHaveBeenCalled();
+  });
+
+  it("answers invalid_grant for another client's token, without rotating or revoking it", async () => {
+    find.mockResolvedValue(current({ grant: grantRecord({ clientId: 'other-app' }) }));
+    const error = await oauthRejection(() => refreshGrant().handle(client(), { refresh_token: PRESENTED }, {}));
+    expect(error.code).toBe('invalid_grant');
+    expect(rotate).not.toHaveBeenCalled();
+    expect(revokeGrant).not.toHaveBeenCalled();
+    expect(addToken).not.toHaveBeenCalled();
+  });
+
+  it('answers invalid_scope for a scope wider than the grant, without consuming the token', async () => {
+    const error = await oauthRejection(() => refreshGrant().handle(client(), { refresh_token: PRESENTED, scope: 'openid notes:write' }, {}));
+    expect(error.code).toBe('invalid_scope');
+    expect(error.description).toContain('notes:write');
+    expect(rotate).not.toHaveBeenCalled();
+  });
+
+  it('refuses widening to a scope the client has but the grant has not', async () => {
+    expect(client().scopes).toContain('notes:write');
+    await oauthRejection(() => refreshGrant().handle(client(), { refresh_token: PRESENTED, scope: 'notes:write' }, {}));
+    expect(rotate).not.toHaveBeenCalled();
+  });
+});
+
+describe('RefreshTokenGrant rotation', () => {
+  it('rotates the presented token to a new one and returns the existing grant', async () => {
+    const app = client();
+    const result = await refreshGrant().handle(app, { refresh_token: PRESENTED }, {});
+    expect(rotate).toHaveBeenCalledTimes(1);
+    const [presentedHash, clientId, successorHash, expiresAt] = rotate.mock.calls[0];
+    expect(presentedHash).toBe(sha256(PRESENTED));
+    expect(clientId).toBe('mobile-app');
+    expect(expiresAt).toBe(EXPIRY);
+    expect(refreshTokenExpiry).toHaveBeenCalledWith({ client: app });
+
+    expect(result.client).toBe(app);
+    expect(result.subject).toBe('user-1');
+    expect(result.scopes).toEqual(['openid', 'notes:read']);
+    expect(result.binding).toEqual({ kind: 'existing', grantId: 'grant-1', refreshToken: expect.any(String), sessionId: 'session-1', authTime: AUTH_TIME });
+    const successor = (result.binding as { refreshToken: string }).refreshToken;
+    expect(successor).not.toBe(PRESENTED);
+    expect(successor).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(successorHash).toBe(sha256(successor));
+  });
+
+  it('issues a different successor on every refresh', async () => {
+    const first = await refreshGrant().handle(client(), { refresh_token: PRESENTED }, {});
+    const second = await refreshGrant().handle(client(), { refresh_token: PRESENTED }, {});
+    expect((first.binding as { refreshToken: string }).refreshToken).not.toBe((second.binding as { refreshToken: string }).refreshToken);
+  });
+
+  it('narrows the scope when the request asks for less than the grant', async () => {
+    const result = await refreshGrant().handle(client(), { refresh_token: PRESENTED, scope: 'notes:read' }, {});
+    expect(result.scopes).toEqual(['notes:read']);
+    expect(rotate).toHaveBeenCalled();
+  });
+
+  it('neither revokes nor adds tokens on a successful rotation', async () => {
+    await refreshGrant(60).handle(client(), { refresh_token: PRESENTED }, {});
+    expect(revokeGrant).not.toHaveBeenCalled();
+    expect(addToken).not.toHaveBeenCalled();
+  });
+});
+
+describe('RefreshTokenGrant reuse detection', () => {
+  it('revokes the whole grant with reason refresh_token_reuse when a rotated token comes back after the grace period', async () => {
+    rotate.mockResolvedValue(undefined);
+    find.mockResolvedValueOnce(current()).mockResolvedValueOnce(rotated(10));
+    const error = await oauthRejection(() => refreshGrant(5).handle(client(), { refresh_token: PRESENTED }, { remoteAddress: '203.0.113.7' }));
+    expect(error.code).toBe('invalid_grant');
+    expect(revokeGrant).toHaveBeenCalledWith('grant-1', 'refresh_token_reuse', { clientId: 'mobile-app', subject: 'user-1', remoteAddress: '203.0.113.7' });
+    expect(addToken).not.toHaveBeenCalled();
+  });
+
+  it('with no grace period (the default, 0) revokes on any reuse', async () => {
+    rotate.mockResolvedValue(undefined);
+    find.mockResolvedValueOnce(current()).mockResolvedValueOnce(rotated(1));
+    await oauthRejection(() => refreshGrant(0).handle(client(), { refresh_token: PRESENTED }, {}));
+    expect(revokeGrant).toHaveBeenCalledWith('grant-1', 'refresh_token_reuse', { clientId: 'mobile-app', subject: 'user-1' });
+  });
+
+  it('with no grace period revokes even a reuse in the same millisecond, or when the database clock is ahead', async () => {
+    for (const secondsAgo of [0, -2]) {
+      rotate.mockResolvedValue(undefined);
+      find.mockResolvedValueOnce(current()).mockResolvedValueOnce(rotated(secondsAgo));
+      const error = await oauthRejection(() => refreshGrant(0).handle(client(), { refresh_token: PRESENTED }, {}));
+      expect(error.code).toBe('invalid_grant');
+    }
+    expect(revokeGrant).toHaveBeenCalledTimes(2);
+    expect(addToken).not.toHaveBeenCalled();
+  });
+
+  it('within the grace period adds a new token to the grant and succeeds, without revoking', async () => {
+    rotate.mockResolvedValue(undefined);
+    find.mockResolvedValueOnce(current()).mockResolvedValueOnce(rotated(3));
+    const result = await refreshGrant(5).handle(client(), { refresh_token: PRESENTED, scope: 'openid' }, {});
+    expect(revokeGrant).not.toHaveBeenCalled();
+    expect(addToken).toHaveBeenCalledTimes(1);
+    const [grantId, tokenHash, expiresAt] = addToken.mock.calls[0];
+    expect(grantId).toBe('grant-1');
+    expect(expiresAt).toBe(EXPIRY);
+    expect(result.subject).toBe('user-1');
+    expect(result.scopes).toEqual(['openid']);
+    expect(result.binding).toEqual({ kind: 'existing', grantId: 'grant-1', refreshToken: expect.any(String), sessionId: 'session-1', authTime: AUTH_TIME });
+    expect(tokenHash).toBe(sha256((result.binding as { refreshToken: string }).refreshToken));
+  });
+
+  it('treats the end of the grace period as inside it, and one millisecond later as reuse', async () => {
+    rotate.mockResolvedValue(undefined);
+    find.mockResolvedValueOnce(current()).mockResolvedValueOnce(rotated(5));
+    await refreshGrant(5).handle(client(), { refresh_token: PRESENTED }, {});
+    expect(revokeGrant).not.toHaveBeenCalled();
+
+    find.mockResolvedValueOnce(current()).mockResolvedValueOnce(rotated(5.001));
+    await oauthRejection(() => refreshGrant(5).handle(client(), { refresh_token: PRESENTED }, {}));
+    expect(revokeGrant).toHaveBeenCalledTimes(1);
+  });
+
+  it.each([
+    ['its grant is revoked', rotated(1, { revokedAt: new Date(NOW - 500) })],
+    ['it has expired', { ...rotated(1), expiresAt: new Date(NOW - 1) }],
+    ['it was never rotated (the grant was revoked or the token expired in between)', current()],
+  ])('answers invalid_grant without revoking or adding a token when the rotation failed because %s', async (_, state) => {
+    rotate.mockResolvedValue(undefined);
+    find.mockResolvedValueOnce(current()).mockResolvedValueOnce(state);
+    const error = await oauthRejection(() => refreshGrant(60).handle(client(), { refresh_token: PRESENTED }, {}));
+    expect(error.code).toBe('invalid_grant');
+    expect(revokeGrant).not.toHaveBeenCalled();
+    expect(addToken).not.toHaveBeenCalled();
+  });
+
+  it('answers invalid_grant when the token vanished between the lookup and the rotation', async () => {
+    rotate.mockResolvedValue(undefined);
+    find.mockResolvedValueOnce(current()).mockResolvedValueOnce(undefined);
+    expect((await oauthRejection(() => refreshGrant(60).handle(client(), { refresh_token: PRESENTED }, {}))).code).toBe('invalid_grant');
+    expect(revokeGrant).not.toHaveBeenCalled();
+  });
+});

@@ -1,0 +1,228 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ConfigError, Environment, loadConfig } from './configuration';
+
+const KEK_HEX = 'ab'.repeat(32);
+/** A complete environment that needs no file system: the key-encryption key is given. */
+const base: Environment = { KEY_ENCRYPTION_KEY: KEK_HEX };
+
+/** The ConfigError `loadConfig(env)` throws (fails the test otherwise). */
+function configError(env: Environment): ConfigError {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return error as ConfigError;
+  }
+  throw new Error('expected a ConfigError, the configuration loaded');
+}
+
+const tmpDirs: string[] = [];
+function tmpDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'gatehouse-config-'));
+  tmpDirs.push(dir);
+  return dir;
+}
+
+afterEach(() => {
+  for (const dir of tmpDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('loadConfig defaults', () => {
+  it('applies the documented default of every setting', () => {
+    const config = loadConfig(base);
+    expect(config).toEqual({
+      production: false,
+      issuer: 'http://localhost:3000',
+      port: 3000,
+      host: '0.0.0.0',
+      databaseUrl: undefined,
+      databasePoolSize: 10,
+      dataDir: resolve('var/gatehouse'),
+      runMigrations: true,
+      keyEncryptionKey: Buffer.from(KEK_HEX, 'hex'),
+      keyEncryptionKeyGenerated: false,
+      accessTokenTtl: 900,
+      refreshTokenTtl: 14 * 86400,
+      refreshTokenReuseGrace: 0,
+      accessTokenAudience: 'http://localhost:3000/api',
+      accessTokenSigningAlg: 'ES256',
+      clockSkew: 30,
+      loginMaxFailures: 5,
+      loginLockoutSeconds: 900,
+      keyPublishDelay: 60,
+      syncIntervalMs: 5000,
+      logLevel: 'info',
+      maintenanceIntervalSeconds: 60,
+    });
+  });
+
+  it('treats empty and blank values as unset', () => {
+    const config = loadConfig({ ...base, PORT: '', ACCESS_TOKEN_TTL: '  ', LOG_LEVEL: '', DATABASE_URL: '' });
+    expect(config.port).toBe(3000);
+    expect(config.accessTokenTtl).toBe(900);
+    expect(config.logLevel).toBe('info');
+    expect(config.databaseUrl).toBeUndefined();
+  });
+
+  it('derives the default issuer and audience from PORT', () => {
+    const config = loadConfig({ ...base, PORT: '8080' });
+    expect(config.issuer).toBe('http://localhost:8080');
+    expect(config.accessTokenAudience).toBe('http://localhost:8080/api');
+  });
+
+  it('derives the default audience from ISSUER, whose trailing slashes are dropped', () => {
+    const config = loadConfig({ ...base, ISSUER: 'https://id.example.com/auth//' });
+    expect(config.issuer).toBe('https://id.example.com/auth');
+    expect(config.accessTokenAudience).toBe('https://id.example.com/auth/api');
+  });
+
+  it('reads production, a PostgreSQL URL and the other settings as given', () => {
+    const config = loadConfig({
+      ...base,
+      NODE_ENV: 'production',
+      DATABASE_URL: 'postgresql://gatehouse@db:5432/gatehouse',
+      MIGRATIONS_RUN: 'false',
+      ACCESS_TOKEN_SIGNING_ALG: 'PS256',
+      LOG_LEVEL: 'warn',
+      ACCESS_TOKEN_AUDIENCE: 'urn:example:api',
+    });
+    expect(config.production).toBe(true);
+    expect(config.databaseUrl).toBe('postgresql://gatehouse@db:5432/gatehouse');
+    expect(config.runMigrations).toBe(false);
+    expect(config.accessTokenSigningAlg).toBe('PS256');
+    expect(config.logLevel).toBe('warn');
+    expect(config.accessTokenAudience).toBe('urn:example:api');
+  });
+});
+
+describe('loadConfig durations', () => {
+  it('reads plain numbers as seconds', () => {
+    expect(loadConfig({ ...base, ACCESS_TOKEN_TTL: '600' }).accessTokenTtl).toBe(600);
+    expect(loadConfig({ ...base, ACCESS_TOKEN_TTL: '45s' }).accessTokenTtl).toBe(45);
+  });
+
+  it('reads units: 15m is 900 seconds, 12h is 43200, 14d is 1209600', () => {
+    const config = loadConfig({ ...base, ACCESS_TOKEN_TTL: '15m', LOGIN_LOCKOUT: '12h', REFRESH_TOKEN_TTL: '14d' });
+    expect(config.accessTokenTtl).toBe(900);
+    expect(config.loginLockoutSeconds).toBe(43200);
+    expect(config.refreshTokenTtl).toBe(1209600);
+  });
+
+  it('applies the minimum after the unit: ACCESS_TOKEN_TTL=1m is allowed, 29s is not', () => {
+    expect(loadConfig({ ...base, ACCESS_TOKEN_TTL: '1m' }).accessTokenTtl).toBe(60);
+    expect(configError({ ...base, ACCESS_TOKEN_TTL: '29s' }).setting).toBe('ACCESS_TOKEN_TTL');
+  });
+
+  it('allows a zero reuse grace and clock skew', () => {
+    const config = loadConfig({ ...base, REFRESH_TOKEN_REUSE_GRACE: '0', CLOCK_SKEW: '0s' });
+    expect(config.refreshTokenReuseGrace).toBe(0);
+    expect(config.clockSkew).toBe(0);
+  });
+});
+
+describe('loadConfig refuses malformed settings with a ConfigError naming the setting', () => {
+  const cases: [string, Environment][] = [
+    ['PORT', { PORT: 'abc' }],
+    ['PORT', { PORT: '70000' }],
+    ['PORT', { PORT: '-1' }],
+    ['PORT', { PORT: '80.5' }],
+    ['DATABASE_URL', { DATABASE_URL: 'mysql://x' }],
+    ['DATABASE_URL', { DATABASE_URL: 'not a url' }],
+    ['ACCESS_TOKEN_TTL', { ACCESS_TOKEN_TTL: '5' }],
+    ['ACCESS_TOKEN_TTL', { ACCESS_TOKEN_TTL: '15 minutes' }],
+    ['ACCESS_TOKEN_TTL', { ACCESS_TOKEN_TTL: '1.5h' }],
+    ['REFRESH_TOKEN_TTL', { REFRESH_TOKEN_TTL: '14w' }],
+    ['KEY_ENCRYPTION_KEY', { KEY_ENCRYPTION_KEY: 'abcdef' }],
+    ['KEY_ENCRYPTION_KEY', { KEY_ENCRYPTION_KEY: 'ab'.repeat(31) }],
+    ['KEY_ENCRYPTION_KEY', { KEY_ENCRYPTION_KEY: 'ab'.repeat(33) }],
+    ['ISSUER', { ISSUER: 'https://id.example.com/?tenant=a' }],
+    ['ISSUER', { ISSUER: 'https://id.example.com/#top' }],
+    ['ISSUER', { ISSUER: 'ftp://id.example.com' }],
+    ['ISSUER', { ISSUER: 'id.example.com' }],
+    ['MIGRATIONS_RUN', { MIGRATIONS_RUN: 'maybe' }],
+    ['ACCESS_TOKEN_SIGNING_ALG', { ACCESS_TOKEN_SIGNING_ALG: 'HS256' }],
+    ['ACCESS_TOKEN_SIGNING_ALG', { ACCESS_TOKEN_SIGNING_ALG: 'none' }],
+    ['ACCESS_TOKEN_SIGNING_ALG', { ACCESS_TOKEN_SIGNING_ALG: 'EdDSA' }],
+    ['ACCESS_TOKEN_SIGNING_ALG', { ACCESS_TOKEN_SIGNING_ALG: 'es256' }],
+    ['LOG_LEVEL', { LOG_LEVEL: 'verbose' }],
+    ['DATABASE_POOL_SIZE', { DATABASE_POOL_SIZE: '0' }],
+    ['SYNC_INTERVAL_MS', { SYNC_INTERVAL_MS: '10' }],
+    ['ACCESS_TOKEN_AUDIENCE', { ACCESS_TOKEN_AUDIENCE: 'mailto:api@example.com' }],
+  ];
+
+  it.each(cases)('%s in %o', (setting, env) => {
+    const error = configError({ ...base, ...env });
+    expect(error.setting).toBe(setting);
+    expect(error.message).toContain(setting);
+    expect(error.message.split('\n')).toHaveLength(1);
+  });
+
+  it('KEY_ENCRYPTION_KEY is required with NODE_ENV=production, even for the embedded database', () => {
+    const dir = tmpDir();
+    const error = configError({ NODE_ENV: 'production', DATA_DIR: dir });
+    expect(error.setting).toBe('KEY_ENCRYPTION_KEY');
+    expect(error.message).toContain('KEY_ENCRYPTION_KEY');
+    expect(existsSync(join(dir, 'key-encryption-key'))).toBe(false);
+  });
+
+  it('KEY_ENCRYPTION_KEY is required with DATABASE_URL, even in development', () => {
+    const dir = tmpDir();
+    expect(configError({ DATABASE_URL: 'postgres://localhost/gatehouse', DATA_DIR: dir }).setting).toBe('KEY_ENCRYPTION_KEY');
+    expect(existsSync(join(dir, 'key-encryption-key'))).toBe(false);
+  });
+
+  it('reports the setting without echoing the key-encryption key', () => {
+    const secret = 'cd'.repeat(31);
+    expect(configError({ KEY_ENCRYPTION_KEY: secret }).message).not.toContain(secret);
+  });
+});
+
+describe('loadConfig key-encryption key', () => {
+  it('accepts 64 hex digits and the same 32 bytes as 43 base64url characters', () => {
+    const bytes = randomBytes(32);
+    const fromHex = loadConfig({ KEY_ENCRYPTION_KEY: bytes.toString('hex') }).keyEncryptionKey;
+    const fromBase64url = loadConfig({ KEY_ENCRYPTION_KEY: bytes.toString('base64url') }).keyEncryptionKey;
+    expect(fromHex.equals(bytes)).toBe(true);
+    expect(fromBase64url.equals(bytes)).toBe(true);
+  });
+
+  it('in embedded development mode generates a key once into DATA_DIR and reuses it', () => {
+    const dir = join(tmpDir(), 'nested', 'data');
+    const first = loadConfig({ DATA_DIR: dir });
+    const file = join(dir, 'key-encryption-key');
+    expect(first.keyEncryptionKeyGenerated).toBe(true);
+    expect(first.dataDir).toBe(dir);
+    expect(first.keyEncryptionKey).toHaveLength(32);
+    expect(readFileSync(file, 'utf8').trim()).toBe(first.keyEncryptionKey.toString('hex'));
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+
+    const second = loadConfig({ DATA_DIR: dir });
+    expect(second.keyEncryptionKeyGenerated).toBe(true);
+    expect(second.keyEncryptionKey.equals(first.keyEncryptionKey)).toBe(true);
+    expect(readFileSync(file, 'utf8').trim()).toBe(first.keyEncryptionKey.toString('hex'));
+  });
+
+  it('generates different keys for different data folders', () => {
+    expect(loadConfig({ DATA_DIR: tmpDir() }).keyEncryptionKey.equals(loadConfig({ DATA_DIR: tmpDir() }).keyEncryptionKey)).toBe(false);
+  });
+
+  it('prefers KEY_ENCRYPTION_KEY to the data folder and writes nothing there', () => {
+    const dir = tmpDir();
+    const config = loadConfig({ KEY_ENCRYPTION_KEY: KEK_HEX, DATA_DIR: dir });
+    expect(config.keyEncryptionKeyGenerated).toBe(false);
+    expect(config.keyEncryptionKey.toString('hex')).toBe(KEK_HEX);
+    expect(existsSync(join(dir, 'key-encryption-key'))).toBe(false);
+  });
+
+  it('refuses a corrupt generated key file with a ConfigError naming KEY_ENCRYPTION_KEY', () => {
+    const dir = tmpDir();
+    writeFileSync(join(dir, 'key-encryption-key'), 'not hex\n');
+    const error = configError({ DATA_DIR: dir });
+    expect(error.setting).toBe('KEY_ENCRYPTION_KEY');
+    expect(error.message).toContain(join(dir, 'key-encryption-key'));
+  });
+});
