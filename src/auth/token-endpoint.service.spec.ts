@@ -1,4 +1,5 @@
 import { DiscoveryService } from '@nestjs/core';
+import { makeClient, oauthRejection } from '../../test/unit/fixtures';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { AuthenticatedClient } from '../clients/client-authenticator';
 import { Client } from '../clients/client.entity';
@@ -11,29 +12,10 @@ import { GrantContext, GrantStrategy } from './grants/grant-strategy';
 import { TokenEndpointService } from './token-endpoint.service';
 
 function authenticated(grantTypes: string[]): AuthenticatedClient {
-  const client = Object.assign(new Client(), {
-    clientId: 'app',
-    tokenEndpointAuthMethod: 'client_secret_basic',
-    grantTypes,
-    responseTypes: [],
-    redirectUris: [],
-    scopes: ['notes:read'],
-    audience: [],
-    accessTokenTtl: null,
-    refreshTokenTtl: null,
-  });
+  const client = makeClient({ clientId: 'app', grantTypes, scopes: ['notes:read'] });
   return { client, method: 'client_secret_basic' };
 }
 
-async function oauthRejection(run: () => Promise<unknown>): Promise<OAuthError> {
-  try {
-    await run();
-  } catch (error) {
-    expect(error).toBeInstanceOf(OAuthError);
-    return error as OAuthError;
-  }
-  throw new Error('expected an OAuthError, the exchange succeeded');
-}
 
 const RESPONSE: TokenResponse = { access_token: 'at', token_type: 'Bearer', expires_in: 900, scope: 'notes:read' };
 

@@ -29,7 +29,7 @@ export class AccessTokenGuard implements CanActivate {
     const request = context.switchToHttp().getRequest<ResourceRequest>();
     const header = request.headers.authorization;
     if (!header) throw new OAuthError('invalid_token', 'a bearer access token is required', 401, { 'WWW-Authenticate': this.realm });
-    if (!/^Bearer [A-Za-z0-9\-._~+/]+=*$/i.test(header)) throw this.invalidToken('the Authorization header must be "Bearer <token>"', 'invalid_request', 400);
+    if (!/^Bearer [A-Za-z0-9\-._~+/]+=*$/i.test(header)) throw this.invalidToken("the Authorization header must be 'Bearer <token>'", 'invalid_request', 400);
     const claims = this.verifier.cached(header.slice(7));
     if (claims && AccessTokenVerifier.hasAudience(claims, this.config.accessTokenAudience)) {
       request.user = toPrincipal(claims);

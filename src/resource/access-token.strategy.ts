@@ -65,6 +65,8 @@ export class AccessTokenStrategy extends PassportStrategy(Strategy, 'jwt') {
 
   validate(request: FastifyRequest, claims: AccessTokenClaims): ResourcePrincipal | false {
     if (typeof claims.sub !== 'string' || typeof claims.client_id !== 'string' || typeof claims.jti !== 'string' || typeof claims.scope !== 'string') return false;
+    // RFC 9068 §2.2: exp and iat are required (jsonwebtoken checks exp only when present).
+    if (typeof claims.exp !== 'number' || typeof claims.iat !== 'number') return false;
     if (this.denyList.isRevoked(claims)) return false;
     // Remember the verified token, so that its next requests skip the signature check.
     const token = ExtractJwt.fromAuthHeaderAsBearerToken()(request as never);

@@ -1,32 +1,12 @@
+import { makeClient, oauthRejection } from '../../../test/unit/fixtures';
 import { describe, expect, it } from 'vitest';
 import { Client } from '../../clients/client.entity';
-import { OAuthError } from '../../common/oauth-error';
 import { ClientCredentialsGrant } from './client-credentials.grant';
 
 function client(overrides: Partial<Client> = {}): Client {
-  return Object.assign(new Client(), {
-    clientId: 'billing-service',
-    tokenEndpointAuthMethod: 'client_secret_basic',
-    grantTypes: ['client_credentials'],
-    responseTypes: [],
-    redirectUris: [],
-    scopes: ['notes:read', 'notes:write'],
-    audience: [],
-    accessTokenTtl: null,
-    refreshTokenTtl: null,
-    ...overrides,
-  });
+  return makeClient({ clientId: 'billing-service', grantTypes: ['client_credentials'], scopes: ['notes:read', 'notes:write'], ...overrides });
 }
 
-async function oauthRejection(run: () => Promise<unknown>): Promise<OAuthError> {
-  try {
-    await run();
-  } catch (error) {
-    expect(error).toBeInstanceOf(OAuthError);
-    return error as OAuthError;
-  }
-  throw new Error('expected an OAuthError, the grant succeeded');
-}
 
 const grant = new ClientCredentialsGrant();
 

@@ -1,35 +1,12 @@
+import { makeClient, oauthRejection } from '../../../test/unit/fixtures';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { AuditLog } from '../../audit/audit-log';
-import { Client } from '../../clients/client.entity';
 import { OAuthError } from '../../common/oauth-error';
 import { User } from '../../users/user.entity';
 import { LoginResult, UsersService } from '../../users/users.service';
 import { PasswordGrant } from './password.grant';
 
-function client(overrides: Partial<Client> = {}): Client {
-  return Object.assign(new Client(), {
-    clientId: 'mobile-app',
-    tokenEndpointAuthMethod: 'client_secret_basic',
-    grantTypes: ['password', 'refresh_token'],
-    responseTypes: [],
-    redirectUris: [],
-    scopes: ['openid', 'notes:read', 'notes:write'],
-    audience: [],
-    accessTokenTtl: null,
-    refreshTokenTtl: null,
-    ...overrides,
-  });
-}
-
-async function oauthRejection(run: () => Promise<unknown>): Promise<OAuthError> {
-  try {
-    await run();
-  } catch (error) {
-    expect(error).toBeInstanceOf(OAuthError);
-    return error as OAuthError;
-  }
-  throw new Error('expected an OAuthError, the grant succeeded');
-}
+const client = makeClient;
 
 const alice = { id: '0b7c3f0e-5a4e-4c1f-9d61-8e1f6b2a9c10', username: 'alice' } as User;
 

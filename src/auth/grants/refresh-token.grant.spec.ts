@@ -1,7 +1,6 @@
+import { makeClient, oauthRejection } from '../../../test/unit/fixtures';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { Client } from '../../clients/client.entity';
 import { sha256 } from '../../common/crypto';
-import { OAuthError } from '../../common/oauth-error';
 import { AppConfig } from '../../config/configuration';
 import { GrantRecord, RefreshTokenState, RefreshTokenStore } from '../../tokens/refresh-token.store';
 import { RevocationService } from '../../tokens/revocation.service';
@@ -13,20 +12,7 @@ const PRESENTED = 'presented-refresh-token';
 const EXPIRY = new Date(NOW + 14 * 86400_000);
 const AUTH_TIME = new Date(NOW - 3600_000);
 
-function client(overrides: Partial<Client> = {}): Client {
-  return Object.assign(new Client(), {
-    clientId: 'mobile-app',
-    tokenEndpointAuthMethod: 'client_secret_basic',
-    grantTypes: ['password', 'refresh_token'],
-    responseTypes: [],
-    redirectUris: [],
-    scopes: ['openid', 'notes:read', 'notes:write'],
-    audience: [],
-    accessTokenTtl: null,
-    refreshTokenTtl: null,
-    ...overrides,
-  });
-}
+const client = makeClient;
 
 function grantRecord(overrides: Partial<GrantRecord> = {}): GrantRecord {
   return {
@@ -53,15 +39,6 @@ const rotated = (secondsAgo: number, grant: Partial<GrantRecord> = {}): RefreshT
   expiresAt: EXPIRY,
 });
 
-async function oauthRejection(run: () => Promise<unknown>): Promise<OAuthError> {
-  try {
-    await run();
-  } catch (error) {
-    expect(error).toBeInstanceOf(OAuthError);
-    return error as OAuthError;
-  }
-  throw new Error('expected an OAuthError, the grant succeeded');
-}
 
 let find: ReturnType<typeof vi.fn<RefreshTokenStore['find']>>;
 let rotate: ReturnType<typeof vi.fn<RefreshTokenStore['rotate']>>;
