@@ -47,8 +47,7 @@ export class AdminService {
     'users.list': async () => (await this.users.list()).map(userView),
     'users.disable': async ({ id }) => userView(await this.users.setDisabled(requireId(id), true)),
     'users.enable': async ({ id }) => userView(await this.users.setDisabled(requireId(id), false)),
-    'keys.rotate': async () =>
-      (await this.keys.rotate()).map((key) => ({ kid: key.kid, alg: key.alg, activates_at: key.activatesAt.toISOString() })),
+    'keys.rotate': async () => (await this.keys.rotate()).map((key) => ({ kid: key.kid, alg: key.alg, activates_at: key.activatesAt.toISOString() })),
     'keys.list': async () =>
       this.keys.publishedKeys().map((key) => ({
         kid: key.kid,

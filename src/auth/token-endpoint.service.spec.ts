@@ -16,7 +16,6 @@ function authenticated(grantTypes: string[]): AuthenticatedClient {
   return { client, method: 'client_secret_basic' };
 }
 
-
 const RESPONSE: TokenResponse = { access_token: 'at', token_type: 'Bearer', expires_in: 900, scope: 'notes:read' };
 
 let handle: ReturnType<typeof vi.fn<GrantStrategy['handle']>>;

@@ -33,7 +33,10 @@ abstract class AdminCommand extends CommandRunner {
   }
 }
 
-@SubCommand({ name: 'create', description: 'register a client from RFC 7591 metadata JSON on stdin; prints the registration response (with client_secret, once)' })
+@SubCommand({
+  name: 'create',
+  description: 'register a client from RFC 7591 metadata JSON on stdin; prints the registration response (with client_secret, once)',
+})
 export class ClientsCreateCommand extends AdminCommand {
   async run(): Promise<void> {
     await this.print(this.admin.run('clients.create', { input: await readJsonFromStdin('client metadata') }));

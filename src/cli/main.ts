@@ -38,6 +38,8 @@ async function main(): Promise<void> {
     },
     serviceErrorHandler: fail,
   });
+  // The application context is closed; exit once stdout is flushed rather than wait for stray handles.
+  process.stdout.write('', () => process.exit(process.exitCode ?? 0));
 }
 
 main().catch(fail);

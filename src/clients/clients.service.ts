@@ -46,7 +46,8 @@ export class ClientsService implements OnModuleInit {
   async register(metadata: unknown, options: { allowClientId: boolean }): Promise<ClientRegistrationResponse> {
     const registration = validateClientMetadata(metadata, options);
     const client = this.clients.create(this.toEntity(registration));
-    client.clientId = registration.clientId ?? randomToken(18);
+    // Never starting with - or _, so that ids are safe as command-line arguments.
+    client.clientId = registration.clientId ?? randomToken(18).replace(/^[-_]/, 'c');
     const secret = client.isPublic ? undefined : this.assignSecret(client);
     try {
       await this.clients.save(client);

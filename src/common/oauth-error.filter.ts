@@ -23,7 +23,9 @@ function isDatabaseUnavailable(error: unknown): boolean {
   const candidate = error as { code?: string; driverError?: { code?: string }; message?: string };
   const code = candidate?.driverError?.code ?? candidate?.code;
   if (code && UNAVAILABLE_CODES.has(code)) return true;
-  return /Connection terminated|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(candidate?.message ?? '');
+  return /Connection terminated|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(
+    candidate?.message ?? '',
+  );
 }
 
 /** Maps anything thrown to an OAuthError: the one shape every client sees. */
@@ -39,10 +41,16 @@ export function toOAuthError(error: unknown): { oauth: OAuthError; unexpected: b
   const statusCode = (error as { statusCode?: unknown })?.statusCode;
   if (typeof statusCode === 'number' && statusCode >= 400 && statusCode < 500) {
     // Fastify's own errors: body too large, bad JSON, unsupported media type, ...
-    return { oauth: new OAuthError(CODE_BY_STATUS[statusCode] ?? 'invalid_request', (error as Error).message || 'the request was refused', statusCode), unexpected: false };
+    return {
+      oauth: new OAuthError(CODE_BY_STATUS[statusCode] ?? 'invalid_request', (error as Error).message || 'the request was refused', statusCode),
+      unexpected: false,
+    };
   }
   if (isDatabaseUnavailable(error)) {
-    return { oauth: new OAuthError('temporarily_unavailable', 'the service is temporarily unavailable; retry shortly', 503, { 'Retry-After': '1' }), unexpected: false };
+    return {
+      oauth: new OAuthError('temporarily_unavailable', 'the service is temporarily unavailable; retry shortly', 503, { 'Retry-After': '1' }),
+      unexpected: false,
+    };
   }
   return { oauth: new OAuthError('server_error', 'the server could not handle the request', 500), unexpected: true };
 }

@@ -40,29 +40,18 @@ export class OAuthError extends Error {
   }
 }
 
-export const invalidRequest = (description: string): OAuthError =>
-  new OAuthError('invalid_request', description);
+export const invalidRequest = (description: string): OAuthError => new OAuthError('invalid_request', description);
 
 /** RFC 6749 §5.2: 401 with WWW-Authenticate when the client tried HTTP authentication. */
 export const invalidClient = (description: string, usedBasic = false): OAuthError =>
-  new OAuthError(
-    'invalid_client',
-    description,
-    401,
-    usedBasic ? { 'WWW-Authenticate': 'Basic realm="gatehouse", charset="UTF-8"' } : {},
-  );
+  new OAuthError('invalid_client', description, 401, usedBasic ? { 'WWW-Authenticate': 'Basic realm="gatehouse", charset="UTF-8"' } : {});
 
-export const invalidGrant = (description: string): OAuthError =>
-  new OAuthError('invalid_grant', description);
+export const invalidGrant = (description: string): OAuthError => new OAuthError('invalid_grant', description);
 
-export const unauthorizedClient = (description: string): OAuthError =>
-  new OAuthError('unauthorized_client', description);
+export const unauthorizedClient = (description: string): OAuthError => new OAuthError('unauthorized_client', description);
 
-export const unsupportedGrantType = (description: string): OAuthError =>
-  new OAuthError('unsupported_grant_type', description);
+export const unsupportedGrantType = (description: string): OAuthError => new OAuthError('unsupported_grant_type', description);
 
-export const invalidScope = (description: string): OAuthError =>
-  new OAuthError('invalid_scope', description);
+export const invalidScope = (description: string): OAuthError => new OAuthError('invalid_scope', description);
 
-export const notFound = (description: string): OAuthError =>
-  new OAuthError('not_found', description, 404);
+export const notFound = (description: string): OAuthError => new OAuthError('not_found', description, 404);

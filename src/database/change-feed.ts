@@ -67,6 +67,12 @@ export class ChangeFeed implements OnApplicationShutdown {
     try {
       await client.connect();
       await client.query(`LISTEN ${CHANNEL}`);
+      if (this.stopped) {
+        // Shut down while connecting: do not keep the process alive.
+        client.removeAllListeners('end');
+        await client.end();
+        return;
+      }
       this.listener = client;
       // Whatever changed while we were not listening is picked up by the caches' timers.
     } catch {

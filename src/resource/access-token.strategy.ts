@@ -40,7 +40,7 @@ const ACCEPTED_ALGORITHMS = ['ES256', 'RS256', 'PS256'] as const;
 export class AccessTokenStrategy extends PassportStrategy(Strategy, 'jwt') {
   constructor(
     keys: KeyStore,
-    config: AppConfig,
+    private readonly config: AppConfig,
     private readonly denyList: DenyList,
     private readonly verifier: AccessTokenVerifier,
   ) {
@@ -64,9 +64,11 @@ export class AccessTokenStrategy extends PassportStrategy(Strategy, 'jwt') {
   }
 
   validate(request: FastifyRequest, claims: AccessTokenClaims): ResourcePrincipal | false {
-    if (typeof claims.sub !== 'string' || typeof claims.client_id !== 'string' || typeof claims.jti !== 'string' || typeof claims.scope !== 'string') return false;
+    if (typeof claims.sub !== 'string' || typeof claims.client_id !== 'string' || typeof claims.jti !== 'string' || typeof claims.scope !== 'string')
+      return false;
     // RFC 9068 §2.2: exp and iat are required (jsonwebtoken checks exp only when present).
     if (typeof claims.exp !== 'number' || typeof claims.iat !== 'number') return false;
+    if (claims.iat - this.config.clockSkew > Date.now() / 1000) return false; // issued in the future
     if (this.denyList.isRevoked(claims)) return false;
     // Remember the verified token, so that its next requests skip the signature check.
     const token = ExtractJwt.fromAuthHeaderAsBearerToken()(request as never);

@@ -121,10 +121,10 @@ export class RefreshTokenStore {
 
   /** Marks a grant revoked; returns false when it already was. */
   async revokeGrant(grantId: string, reason: string): Promise<boolean> {
-    const rows: unknown[] = await this.db.query(
-      `UPDATE grants SET revoked_at = now(), revoked_reason = $2 WHERE id = $1 AND revoked_at IS NULL RETURNING id`,
-      [grantId, reason],
-    );
+    const rows: unknown[] = await this.db.query(`UPDATE grants SET revoked_at = now(), revoked_reason = $2 WHERE id = $1 AND revoked_at IS NULL RETURNING id`, [
+      grantId,
+      reason,
+    ]);
     return rows.length > 0;
   }
 }

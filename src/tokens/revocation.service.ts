@@ -32,7 +32,11 @@ export class RevocationService {
     // lifetime is capped, the configured default (ACCESS_TOKEN_TTL) is not.
     const longestLifetime = Math.max(MAX_CLIENT_ACCESS_TOKEN_TTL, this.config.accessTokenTtl);
     await this.deny('grant', grantId, Date.now() + (longestLifetime + this.config.clockSkew) * 1000);
-    if (changed) await this.audit.record(reason === 'refresh_token_reuse' ? 'refresh_token.reuse_detected' : 'grant.revoked', { ...context, details: { grant_id: grantId, reason } });
+    if (changed)
+      await this.audit.record(reason === 'refresh_token_reuse' ? 'refresh_token.reuse_detected' : 'grant.revoked', {
+        ...context,
+        details: { grant_id: grantId, reason },
+      });
   }
 
   /** Denies one access token until it expires. */

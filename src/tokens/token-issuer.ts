@@ -27,7 +27,14 @@ export class TokenIssuer {
     if (binding.kind === 'new') {
       refreshToken = binding.refreshToken ? randomToken() : undefined;
       grantId = await this.refreshTokens.createGrant(
-        { clientId: client.clientId, subject: grant.subject, scopes: [...grant.scopes], grantType: binding.grantType, sessionId: binding.sessionId, authTime: binding.authTime },
+        {
+          clientId: client.clientId,
+          subject: grant.subject,
+          scopes: [...grant.scopes],
+          grantType: binding.grantType,
+          sessionId: binding.sessionId,
+          authTime: binding.authTime,
+        },
         this.refreshTokenExpiry(grant),
         refreshToken && sha256(refreshToken),
       );

@@ -89,11 +89,7 @@ export class UsersService implements OnModuleInit {
    * LOGIN_LOCKOUT. Unknown usernames cost the same hash verification as known ones.
    */
   async login(username: string, password: string): Promise<LoginResult> {
-    const user = await this.users
-      .createQueryBuilder('u')
-      .addSelect('u.passwordHash')
-      .where('lower(u.username) = lower(:username)', { username })
-      .getOne();
+    const user = await this.users.createQueryBuilder('u').addSelect('u.passwordHash').where('lower(u.username) = lower(:username)', { username }).getOne();
     if (!user) {
       await verifyPassword(this.decoyHash, password);
       return { ok: false, reason: 'invalid_credentials' };
@@ -133,7 +129,8 @@ export class UsersService implements OnModuleInit {
         if (required) throw invalidUser(`${name} is required`);
         return undefined;
       }
-      if (typeof value !== 'string' || value.length === 0 || value.length > max) throw invalidUser(`${name} must be a non-empty string of at most ${max} characters`);
+      if (typeof value !== 'string' || value.length === 0 || value.length > max)
+        throw invalidUser(`${name} must be a non-empty string of at most ${max} characters`);
       return value;
     };
     const username = text('username', true)!;

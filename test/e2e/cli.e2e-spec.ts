@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDatabase, newKeyEncryptionKey, runCli, ServerProcess, startServer, tokenRequest } from '../helpers/processes';
 
 /** The administration CLI, run as a separate process beside a running server over one PostgreSQL. */
-describe('CLI (npm run cli -- ...)', () => {
+describe('CLI (npm run cli -- ...)', { timeout: 90_000 }, () => {
   let database: { url: string; drop: () => Promise<void> };
   let env: Record<string, string>;
   let server: ServerProcess;
@@ -28,7 +28,13 @@ describe('CLI (npm run cli -- ...)', () => {
     const client = await createClient({ client_name: 'Billing', grant_types: ['client_credentials'], scope: 'notes:read' });
     expect(client.client_id).toMatch(/^[\w-]+$/);
     expect(client.client_secret.length).toBeGreaterThanOrEqual(43);
-    expect(client).toMatchObject({ client_name: 'Billing', grant_types: ['client_credentials'], scope: 'notes:read', token_endpoint_auth_method: 'client_secret_basic', client_secret_expires_at: 0 });
+    expect(client).toMatchObject({
+      client_name: 'Billing',
+      grant_types: ['client_credentials'],
+      scope: 'notes:read',
+      token_endpoint_auth_method: 'client_secret_basic',
+      client_secret_expires_at: 0,
+    });
     const token = await tokenRequest(server.url, { grant_type: 'client_credentials' }, { id: client.client_id, secret: client.client_secret });
     expect(token.status).toBe(200);
 
@@ -56,12 +62,18 @@ describe('CLI (npm run cli -- ...)', () => {
     const basic = { id: client.client_id, secret: client.client_secret };
     expect((await tokenRequest(server.url, { grant_type: 'client_credentials' }, basic)).status).toBe(200);
     expect((await runCli(['clients', 'delete', client.client_id], env)).code).toBe(0);
-    await expect.poll(async () => (await tokenRequest(server.url, { grant_type: 'client_credentials' }, basic)).body.error, { timeout: 2000 }).toBe('invalid_client');
+    await expect
+      .poll(async () => (await tokenRequest(server.url, { grant_type: 'client_credentials' }, basic)).body.error, { timeout: 2000 })
+      .toBe('invalid_client');
   });
 
   it('users create prints the user with its sub; users disable stops the password grant', async () => {
     const client = await createClient({ grant_types: ['password'], scope: 'openid notes:read' });
-    const created = await runCli(['users', 'create'], env, JSON.stringify({ username: 'Carol', password: 'a long enough secret', email: 'carol@example.com', name: 'Carol C' }));
+    const created = await runCli(
+      ['users', 'create'],
+      env,
+      JSON.stringify({ username: 'Carol', password: 'a long enough secret', email: 'carol@example.com', name: 'Carol C' }),
+    );
     expect(created.code, created.stderr).toBe(0);
     const user = JSON.parse(created.stdout) as Record<string, unknown>;
     expect(user).toMatchObject({ username: 'Carol', email: 'carol@example.com', name: 'Carol C', disabled: false });
@@ -87,10 +99,13 @@ describe('CLI (npm run cli -- ...)', () => {
     const created = JSON.parse(rotated.stdout) as { kid: string; alg: string }[];
     expect(created.map((key) => key.alg).sort()).toEqual(['ES256', 'EdDSA', 'PS256', 'RS256']);
     await expect
-      .poll(async () => {
-        const jwks = (await (await fetch(`${server.url}/.well-known/jwks.json`)).json()) as { keys: { kid: string }[] };
-        return jwks.keys.map((key) => key.kid);
-      }, { timeout: 3000 })
+      .poll(
+        async () => {
+          const jwks = (await (await fetch(`${server.url}/.well-known/jwks.json`)).json()) as { keys: { kid: string }[] };
+          return jwks.keys.map((key) => key.kid);
+        },
+        { timeout: 3000 },
+      )
       .toEqual(expect.arrayContaining([...before.keys.map((key) => key.kid), ...created.map((key) => key.kid)]));
   });
 

@@ -4,7 +4,7 @@ import { createDatabase, newKeyEncryptionKey, runCli, ServerProcess, startServer
 const kidOf = (jwt: string): string => (JSON.parse(Buffer.from(jwt.split('.')[0], 'base64url').toString()) as { kid: string }).kid;
 
 /** Signing-key rollover with two instances over one PostgreSQL. */
-describe('signing-key rotation across instances', () => {
+describe('signing-key rotation across instances', { timeout: 60_000 }, () => {
   let database: { url: string; drop: () => Promise<void> };
   let env: Record<string, string>;
   let first: ServerProcess;
@@ -14,7 +14,13 @@ describe('signing-key rotation across instances', () => {
   beforeAll(async () => {
     database = await createDatabase();
     // One issuer for both instances, as behind a load balancer.
-    env = { DATABASE_URL: database.url, KEY_ENCRYPTION_KEY: newKeyEncryptionKey(), KEY_PUBLISH_DELAY: '3s', SYNC_INTERVAL_MS: '500', ISSUER: 'http://gatehouse.test' };
+    env = {
+      DATABASE_URL: database.url,
+      KEY_ENCRYPTION_KEY: newKeyEncryptionKey(),
+      KEY_PUBLISH_DELAY: '3s',
+      SYNC_INTERVAL_MS: '500',
+      ISSUER: 'http://gatehouse.test',
+    };
     first = await startServer(env);
     second = await startServer(env);
     const created = await runCli(['clients', 'create'], env, JSON.stringify({ grant_types: ['client_credentials'], scope: 'notes:read' }));
@@ -34,7 +40,8 @@ describe('signing-key rotation across instances', () => {
   };
   const jwksKids = async (server: ServerProcess) =>
     ((await (await fetch(`${server.url}/.well-known/jwks.json`)).json()) as { keys: { kid: string; alg: string }[] }).keys;
-  const accepted = async (server: ServerProcess, token: string) => (await fetch(`${server.url}/api/me`, { headers: { authorization: `Bearer ${token}` } })).status;
+  const accepted = async (server: ServerProcess, token: string) =>
+    (await fetch(`${server.url}/api/me`, { headers: { authorization: `Bearer ${token}` } })).status;
 
   it('both instances generated nothing twice: they publish the same single key per algorithm', async () => {
     const [a, b] = await Promise.all([jwksKids(first), jwksKids(second)]);

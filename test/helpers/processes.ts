@@ -113,7 +113,11 @@ export function runCli(args: string[], env: Record<string, string>, input?: stri
 /** Runs `node dist/main.js` expecting it to exit (e.g. on a bad setting). */
 export function runServerToExit(env: Record<string, string>): Promise<CliResult> {
   return new Promise((resolveRun) => {
-    const child = spawn(process.execPath, [resolve(ROOT, 'dist/main.js')], { cwd: ROOT, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [resolve(ROOT, 'dist/main.js')], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH ?? '', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
@@ -126,7 +130,11 @@ export function runServerToExit(env: Record<string, string>): Promise<CliResult>
   });
 }
 
-export async function tokenRequest(url: string, params: Record<string, string>, basic?: { id: string; secret: string }): Promise<{ status: number; body: Record<string, unknown> }> {
+export async function tokenRequest(
+  url: string,
+  params: Record<string, string>,
+  basic?: { id: string; secret: string },
+): Promise<{ status: number; body: Record<string, unknown> }> {
   const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded' };
   if (basic) headers.authorization = `Basic ${Buffer.from(`${encodeURIComponent(basic.id)}:${encodeURIComponent(basic.secret)}`).toString('base64')}`;
   const response = await fetch(`${url}/oauth/token`, { method: 'POST', headers, body: new URLSearchParams(params) });

@@ -7,7 +7,6 @@ function client(overrides: Partial<Client> = {}): Client {
   return makeClient({ clientId: 'billing-service', grantTypes: ['client_credentials'], scopes: ['notes:read', 'notes:write'], ...overrides });
 }
 
-
 const grant = new ClientCredentialsGrant();
 
 describe('ClientCredentialsGrant', () => {

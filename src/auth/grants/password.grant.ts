@@ -35,7 +35,12 @@ export class PasswordGrant implements GrantStrategy {
       });
       throw invalidGrant('invalid username or password');
     }
-    await this.audit.record('login.succeeded', { clientId: client.clientId, subject: result.user.id, remoteAddress: context.remoteAddress, details: { grant_type: this.grantType } });
+    await this.audit.record('login.succeeded', {
+      clientId: client.clientId,
+      subject: result.user.id,
+      remoteAddress: context.remoteAddress,
+      details: { grant_type: this.grantType },
+    });
     return {
       client,
       subject: result.user.id,

@@ -39,7 +39,6 @@ const rotated = (secondsAgo: number, grant: Partial<GrantRecord> = {}): RefreshT
   expiresAt: EXPIRY,
 });
 
-
 let find: ReturnType<typeof vi.fn<RefreshTokenStore['find']>>;
 let rotate: ReturnType<typeof vi.fn<RefreshTokenStore['rotate']>>;
 let addToken: ReturnType<typeof vi.fn<RefreshTokenStore['addToken']>>;
