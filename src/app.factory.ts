@@ -23,6 +23,8 @@ export async function createApp(config: AppConfig, extensions: Type[] = []): Pro
     requestTimeout: 30_000,
     keepAliveTimeout: 72_000,
     return503OnClosing: true,
+    // A hop count works at run time too; Fastify's typings only list booleans, strings and functions.
+    trustProxy: config.trustProxy as boolean | string,
     routerOptions: { ignoreTrailingSlash: false, maxParamLength: 256 },
   });
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.register(config, extensions), adapter, {
@@ -37,6 +39,14 @@ export async function createApp(config: AppConfig, extensions: Type[] = []): Pro
   const fastify = app.getHttpAdapter().getInstance();
   fastify.addContentTypeParser(FORM_CONTENT_TYPE, { parseAs: 'string' }, (_request, body, done) => done(null, parseFormBody(body as string)));
   // Any other media type reaches the handler as text, which then refuses it in the RFC's words.
+  fastify.addHook('onSend', async (request, reply) => {
+    // Defaults for every response; pages set their own, stricter CSP. /docs (Swagger UI) needs its scripts.
+    if (!reply.hasHeader('x-content-type-options')) reply.header('x-content-type-options', 'nosniff');
+    if (!reply.hasHeader('referrer-policy')) reply.header('referrer-policy', 'no-referrer');
+    if (!request.url.startsWith('/docs') && !reply.hasHeader('content-security-policy')) {
+      reply.header('content-security-policy', "default-src 'none'; frame-ancestors 'none'");
+    }
+  });
   fastify.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => done(null, body));
 
   app.useGlobalFilters(new OAuthErrorFilter());

@@ -1,7 +1,8 @@
 import { CanActivate, createParamDecorator, ExecutionContext, Injectable } from '@nestjs/common';
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { readForm } from '../common/form';
 import { AuthenticatedClient, ClientAuthenticator } from './client-authenticator';
+import { CorsPolicy } from './cors-policy';
 
 type RequestWithClient = FastifyRequest & { authenticatedClient?: AuthenticatedClient };
 
@@ -11,7 +12,10 @@ type RequestWithClient = FastifyRequest & { authenticatedClient?: AuthenticatedC
  */
 @Injectable()
 export class ClientAuthGuard implements CanActivate {
-  constructor(private readonly authenticator: ClientAuthenticator) {}
+  constructor(
+    private readonly authenticator: ClientAuthenticator,
+    private readonly cors: CorsPolicy,
+  ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
     const request = context.switchToHttp().getRequest<RequestWithClient>();
@@ -21,6 +25,8 @@ export class ClientAuthGuard implements CanActivate {
       clientId: form.client_id,
       clientSecret: form.client_secret,
     });
+    // CORS only once the client is known, and only for its own origins.
+    this.cors.allowForClient(context.switchToHttp().getResponse<FastifyReply>(), request.authenticatedClient.client, request.headers.origin);
     return true;
   }
 }

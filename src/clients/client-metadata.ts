@@ -43,6 +43,9 @@ export interface ClientRegistration {
   accessTokenTtl: number | null;
   refreshTokenTtl: number | null;
   firstParty: boolean;
+  allowedCorsOrigins: string[];
+  requirePkce: boolean;
+  allowPlainPkce: boolean;
   metadata: Record<string, unknown>;
 }
 
@@ -93,7 +96,7 @@ function lifetime(input: Record<string, unknown>, name: string, max: number): nu
   return value;
 }
 
-function validateRedirectUri(uri: string): void {
+function validateRedirectUri(uri: string, allowInsecure: boolean): void {
   let parsed: URL;
   try {
     parsed = new URL(uri);
@@ -101,7 +104,7 @@ function validateRedirectUri(uri: string): void {
     throw invalidRedirectUri(`redirect URI ${uri} is not an absolute URI`);
   }
   if (parsed.hash || uri.includes('#')) throw invalidRedirectUri(`redirect URI ${uri} must not contain a fragment`);
-  if (parsed.protocol === 'http:' && !isLoopbackHost(parsed.hostname)) {
+  if (parsed.protocol === 'http:' && !isLoopbackHost(parsed.hostname) && !allowInsecure) {
     throw invalidRedirectUri(`redirect URI ${uri} must use https (plain http is allowed on loopback addresses only)`);
   }
   if (['javascript:', 'data:', 'file:', 'vbscript:'].includes(parsed.protocol)) {
@@ -127,7 +130,13 @@ function validateJwks(value: unknown): void {
  * Validates RFC 7591 client metadata and applies defaults. Errors use RFC 7591 §3.2.2
  * codes: `invalid_redirect_uri` and `invalid_client_metadata`.
  */
-export function validateClientMetadata(raw: unknown, options: { allowClientId: boolean }): ClientRegistration {
+export interface MetadataOptions {
+  allowClientId: boolean;
+  /** ALLOW_INSECURE_REDIRECT_URIS: plain http beyond loopback (development only). */
+  allowInsecureRedirectUris?: boolean;
+}
+
+export function validateClientMetadata(raw: unknown, options: MetadataOptions): ClientRegistration {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw invalidMetadata('client metadata must be a JSON object');
   const input = raw as Record<string, unknown>;
 
@@ -181,7 +190,7 @@ export function validateClientMetadata(raw: unknown, options: { allowClientId: b
   }
 
   const redirectUris = stringArray(input, 'redirect_uris') ?? [];
-  redirectUris.forEach(validateRedirectUri);
+  redirectUris.forEach((uri) => validateRedirectUri(uri, options.allowInsecureRedirectUris === true));
   if (responseTypes.length > 0 && redirectUris.length === 0) {
     throw invalidRedirectUri('redirect_uris is required for clients that use the authorization endpoint');
   }
@@ -209,11 +218,27 @@ export function validateClientMetadata(raw: unknown, options: { allowClientId: b
   if (contacts) metadata.contacts = contacts;
   const postLogoutRedirectUris = stringArray(input, 'post_logout_redirect_uris');
   if (postLogoutRedirectUris) {
-    postLogoutRedirectUris.forEach(validateRedirectUri);
+    postLogoutRedirectUris.forEach((uri) => validateRedirectUri(uri, options.allowInsecureRedirectUris === true));
     metadata.post_logout_redirect_uris = postLogoutRedirectUris;
   }
 
-  if (input.first_party !== undefined && typeof input.first_party !== 'boolean') throw invalidMetadata('first_party must be true or false');
+  for (const flag of ['first_party', 'require_pkce', 'allow_plain_pkce']) {
+    if (input[flag] !== undefined && typeof input[flag] !== 'boolean') throw invalidMetadata(`${flag} must be true or false`);
+  }
+  if (input.require_pkce === false && tokenEndpointAuthMethod === 'none') throw invalidMetadata('public clients always use PKCE');
+  const allowedCorsOrigins = (stringArray(input, 'allowed_cors_origins') ?? []).map((origin) => {
+    let parsed: URL;
+    try {
+      parsed = new URL(origin);
+    } catch {
+      throw invalidMetadata(`allowed_cors_origins: ${origin} is not an origin`);
+    }
+    if (parsed.origin !== origin.replace(/\/$/, '') || !['http:', 'https:'].includes(parsed.protocol)) {
+      throw invalidMetadata(`allowed_cors_origins: ${origin} must be a scheme, host and port only, like https://app.example.com`);
+    }
+    if (parsed.protocol === 'http:' && !isLoopbackHost(parsed.hostname)) throw invalidMetadata(`allowed_cors_origins: ${origin} must use https`);
+    return parsed.origin;
+  });
   const clientName = optionalString(input, 'client_name', 200) ?? null;
 
   return {
@@ -228,6 +253,9 @@ export function validateClientMetadata(raw: unknown, options: { allowClientId: b
     accessTokenTtl: lifetime(input, 'access_token_ttl', MAX_CLIENT_ACCESS_TOKEN_TTL),
     refreshTokenTtl: lifetime(input, 'refresh_token_ttl', MAX_CLIENT_REFRESH_TOKEN_TTL),
     firstParty: input.first_party === true,
+    allowedCorsOrigins,
+    requirePkce: input.require_pkce !== false,
+    allowPlainPkce: input.allow_plain_pkce === true,
     metadata,
   };
 }

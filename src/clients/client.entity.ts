@@ -48,6 +48,18 @@ export class Client {
   @Column('integer', { name: 'refresh_token_ttl', nullable: true })
   refreshTokenTtl!: number | null;
 
+  /** Origins of browser apps that may call the token and revocation endpoints (CORS). */
+  @Column('text', { name: 'allowed_cors_origins', array: true, default: () => "'{}'" })
+  allowedCorsOrigins!: string[];
+
+  /** PKCE is required for this client's authorization requests (always for public clients). */
+  @Column('boolean', { name: 'require_pkce', default: true })
+  requirePkce!: boolean;
+
+  /** The `plain` PKCE method is accepted (S256 otherwise). */
+  @Column('boolean', { name: 'allow_plain_pkce', default: false })
+  allowPlainPkce!: boolean;
+
   /** First-party clients may skip consent. */
   @Column('boolean', { name: 'first_party', default: false })
   firstParty!: boolean;

@@ -30,7 +30,7 @@ export class ClientsService implements OnModuleInit {
   constructor(
     @InjectRepository(Client) private readonly clients: Repository<Client>,
     private readonly changes: ChangeFeed,
-    config: AppConfig,
+    private readonly config: AppConfig,
   ) {
     this.secretBox = new SecretBox(config.keyEncryptionKey);
   }
@@ -44,7 +44,7 @@ export class ClientsService implements OnModuleInit {
 
   /** Registers a client from RFC 7591 metadata; returns the registration response with the secret, once. */
   async register(metadata: unknown, options: { allowClientId: boolean }): Promise<ClientRegistrationResponse> {
-    const registration = validateClientMetadata(metadata, options);
+    const registration = validateClientMetadata(metadata, { ...options, allowInsecureRedirectUris: this.config.allowInsecureRedirectUris });
     const client = this.clients.create(this.toEntity(registration));
     // Never starting with - or _, so that ids are safe as command-line arguments.
     client.clientId = registration.clientId ?? randomToken(18).replace(/^[-_]/, 'c');
@@ -124,6 +124,9 @@ export class ClientsService implements OnModuleInit {
       ...(client.accessTokenTtl ? { access_token_ttl: client.accessTokenTtl } : {}),
       ...(client.refreshTokenTtl ? { refresh_token_ttl: client.refreshTokenTtl } : {}),
       first_party: client.firstParty,
+      require_pkce: client.requirePkce,
+      ...(client.allowPlainPkce ? { allow_plain_pkce: true } : {}),
+      ...(client.allowedCorsOrigins.length ? { allowed_cors_origins: client.allowedCorsOrigins } : {}),
       ...client.metadata,
     };
   }
@@ -147,6 +150,9 @@ export class ClientsService implements OnModuleInit {
       accessTokenTtl: registration.accessTokenTtl,
       refreshTokenTtl: registration.refreshTokenTtl,
       firstParty: registration.firstParty,
+      allowedCorsOrigins: registration.allowedCorsOrigins,
+      requirePkce: registration.requirePkce,
+      allowPlainPkce: registration.allowPlainPkce,
       metadata: registration.metadata,
       secretHash: null,
       secretSealed: null,

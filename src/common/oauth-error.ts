@@ -13,6 +13,7 @@ export type OAuthErrorCode =
   | 'invalid_token'
   | 'insufficient_scope'
   | 'access_denied'
+  | 'login_required'
   | 'unsupported_response_type'
   | 'unsupported_token_type'
   | 'invalid_client_metadata'

@@ -49,6 +49,17 @@ export abstract class AppConfig {
   abstract readonly syncIntervalMs: number;
   abstract readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   abstract readonly maintenanceIntervalSeconds: number;
+  /** Absolute lifetime of a browser session. */
+  abstract readonly sessionTtl: number;
+  /** A session unused for this long ends. */
+  abstract readonly sessionIdleTtl: number;
+  abstract readonly authorizationCodeTtl: number;
+  /** Allow plain-http redirect URIs on hosts other than loopback (development only). */
+  abstract readonly allowInsecureRedirectUris: boolean;
+  /** Fastify trustProxy: false, true, a hop count, or a list of addresses/CIDRs of trusted proxies. */
+  abstract readonly trustProxy: boolean | number | string;
+  /** Sign-in attempts allowed per client address per minute. */
+  abstract readonly loginRateLimit: number;
 }
 
 const DURATION = /^(\d+)\s*(s|m|h|d)?$/;
@@ -128,6 +139,15 @@ function keyEncryptionKey(env: Environment, production: boolean, dataDir: string
   return { key, generated: true };
 }
 
+function trustProxy(env: Environment): boolean | number | string {
+  const raw = env.TRUST_PROXY?.trim();
+  if (raw === undefined || raw === '' || raw === 'false') return false;
+  if (raw === 'true') return true;
+  if (/^\d+$/.test(raw)) return Number(raw);
+  if (/^[0-9a-fA-F:.,/\s]+$/.test(raw)) return raw;
+  throw new ConfigError('TRUST_PROXY', `must be true, false, a hop count or a comma-separated list of proxy addresses, got "${raw}"`);
+}
+
 /** Reads and validates every setting; throws ConfigError naming the first bad one. */
 export function loadConfig(env: Environment = process.env): AppConfig {
   const production = env.NODE_ENV === 'production';
@@ -160,5 +180,11 @@ export function loadConfig(env: Environment = process.env): AppConfig {
     syncIntervalMs: integer(env, 'SYNC_INTERVAL_MS', 5000, 100, 600000),
     logLevel: oneOf(env, 'LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info'),
     maintenanceIntervalSeconds: duration(env, 'MAINTENANCE_INTERVAL', 60, 1),
+    sessionTtl: duration(env, 'SESSION_TTL', 12 * 3600, 60),
+    sessionIdleTtl: duration(env, 'SESSION_IDLE_TTL', 3600, 60),
+    authorizationCodeTtl: Math.min(duration(env, 'AUTHORIZATION_CODE_TTL', 60, 5), 60),
+    allowInsecureRedirectUris: boolean(env, 'ALLOW_INSECURE_REDIRECT_URIS', false),
+    trustProxy: trustProxy(env),
+    loginRateLimit: integer(env, 'LOGIN_RATE_LIMIT', 30, 1, 100000),
   };
 }

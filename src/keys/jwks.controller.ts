@@ -9,6 +9,7 @@ export class JwksController {
 
   @Get('.well-known/jwks.json')
   @Header('Cache-Control', 'public, max-age=60')
+  @Header('Access-Control-Allow-Origin', '*')
   @ApiOkResponse({ description: 'RFC 7517 JSON Web Key Set of the signing keys (public parts only)' })
   jwks(): { keys: Record<string, unknown>[] } {
     return this.keys.jwks();

@@ -14,6 +14,8 @@ export interface GrantRecord {
 }
 
 export interface NewGrant {
+  /** A grant id chosen in advance (an authorization code names its grant when issued). */
+  id?: string;
   clientId: string;
   subject: string;
   scopes: string[];
@@ -62,14 +64,26 @@ export class RefreshTokenStore {
   async createGrant(grant: NewGrant, expiresAt: Date, tokenHash?: string): Promise<string> {
     const rows: { id: string }[] = await this.db.query(
       `WITH g AS (
-         INSERT INTO grants (client_id, subject, scopes, grant_type, session_id, auth_time, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id
+         INSERT INTO grants (id, client_id, subject, scopes, grant_type, session_id, auth_time, expires_at, revoked_at, revoked_reason)
+         SELECT coalesce($9::uuid, gen_random_uuid()), $1, $2, $3, $4, $5, $6, $7, r.created_at, CASE WHEN r.id IS NOT NULL THEN 'revoked_before_creation' END
+         FROM (SELECT 1) one LEFT JOIN revocations r ON r.kind = 'grant' AND r.id = $9::text
+         RETURNING id
        ), t AS (
          INSERT INTO refresh_tokens (token_hash, grant_id, generation, expires_at)
          SELECT $8, id, 1, $7 FROM g WHERE $8::text IS NOT NULL
        )
        SELECT id FROM g`,
-      [grant.clientId, grant.subject, grant.scopes, grant.grantType, grant.sessionId ?? null, grant.authTime ?? null, expiresAt, tokenHash ?? null],
+      [
+        grant.clientId,
+        grant.subject,
+        grant.scopes,
+        grant.grantType,
+        grant.sessionId ?? null,
+        grant.authTime ?? null,
+        expiresAt,
+        tokenHash ?? null,
+        grant.id ?? null,
+      ],
     );
     return rows[0].id;
   }
@@ -117,6 +131,15 @@ export class RefreshTokenStore {
     );
     const row = rows[0];
     return row ? { grant: toGrant(row), rotatedAt: row.rotated_at, expiresAt: row.expires_at } : undefined;
+  }
+
+  /** Ids of the live grants a subject gave a client. */
+  async activeGrantIds(subject: string, clientId: string): Promise<string[]> {
+    const rows: { id: string }[] = await this.db.query(
+      `SELECT id FROM grants WHERE subject = $1 AND client_id = $2 AND revoked_at IS NULL AND expires_at > now()`,
+      [subject, clientId],
+    );
+    return rows.map((row) => row.id);
   }
 
   /** Marks a grant revoked; returns false when it already was. */

@@ -8,7 +8,7 @@ import { Client } from '../clients/client.entity';
  */
 export type GrantBinding =
   | { kind: 'stateless' }
-  | { kind: 'new'; grantType: string; refreshToken: boolean; sessionId?: string; authTime?: Date }
+  | { kind: 'new'; grantType: string; refreshToken: boolean; grantId?: string; sessionId?: string; authTime?: Date }
   | { kind: 'existing'; grantId: string; refreshToken?: string; sessionId?: string | null; authTime?: Date | null };
 
 export interface TokenGrant {

@@ -28,6 +28,7 @@ export class TokenIssuer {
       refreshToken = binding.refreshToken ? randomToken() : undefined;
       grantId = await this.refreshTokens.createGrant(
         {
+          id: binding.grantId,
           clientId: client.clientId,
           subject: grant.subject,
           scopes: [...grant.scopes],

@@ -33,7 +33,7 @@ describe('expired token cleanup', () => {
 
     const deleted = await gatehouse.app.get(ExpiredTokenCleanup).run();
 
-    expect(deleted).toEqual({ revocations: 12000, refresh_tokens: 2, grants: 1 });
+    expect(deleted).toEqual({ revocations: 12000, refresh_tokens: 2, authorization_codes: 0, sessions: 0, rate_limits: 0, grants: 1 });
     expect(await count('revocations')).toBe(1);
     expect(((await db.query(`SELECT token_hash FROM refresh_tokens`)) as { token_hash: string }[]).map((row) => row.token_hash)).toEqual(['live']);
     expect(((await db.query(`SELECT id FROM grants`)) as { id: string }[]).map((row) => row.id)).toEqual([liveGrant]);
