@@ -98,10 +98,12 @@ export class AuthorizationCodesService {
 
   /** Marks the code used; true only for the one caller that did so while it was unused and unexpired. */
   async consume(code: string): Promise<boolean> {
-    const rows: unknown[] = await this.db.query(
-      `UPDATE authorization_codes SET used_at = now() WHERE code_hash = $1 AND used_at IS NULL AND expires_at > now() RETURNING 1`,
+    // Structured result: TypeORM returns [rows, count] for a bare UPDATE otherwise.
+    const result = (await this.db.query(
+      `UPDATE authorization_codes SET used_at = now() WHERE code_hash = $1 AND used_at IS NULL AND expires_at > now()`,
       [sha256(code)],
-    );
-    return rows.length === 1;
+      true,
+    )) as { affected?: number };
+    return result.affected === 1;
   }
 }

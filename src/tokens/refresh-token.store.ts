@@ -144,10 +144,12 @@ export class RefreshTokenStore {
 
   /** Marks a grant revoked; returns false when it already was. */
   async revokeGrant(grantId: string, reason: string): Promise<boolean> {
-    const rows: unknown[] = await this.db.query(`UPDATE grants SET revoked_at = now(), revoked_reason = $2 WHERE id = $1 AND revoked_at IS NULL RETURNING id`, [
-      grantId,
-      reason,
-    ]);
-    return rows.length > 0;
+    // Structured result: TypeORM returns [rows, count] for a bare UPDATE otherwise.
+    const result = (await this.db.query(
+      `UPDATE grants SET revoked_at = now(), revoked_reason = $2 WHERE id = $1 AND revoked_at IS NULL`,
+      [grantId, reason],
+      true,
+    )) as { affected?: number };
+    return (result.affected ?? 0) > 0;
   }
 }
