@@ -4,11 +4,14 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { AppConfig } from '../config/configuration';
 import { randomToken, sha256 } from '../common/crypto';
+import { affectedRows } from '../database/affected-rows';
 
 /** What a code was issued for; everything the token request is checked against. */
 export interface AuthorizationCodeRecord {
   clientId: string;
   redirectUri: string;
+  /** Whether the authorization request named the redirect URI (the token request must then repeat it). */
+  redirectUriGiven: boolean;
   scopes: string[];
   subject: string;
   sessionId: string;
@@ -27,6 +30,7 @@ export type NewAuthorizationCode = Omit<AuthorizationCodeRecord, 'grantId' | 'ex
 interface CodeRow {
   client_id: string;
   redirect_uri: string;
+  redirect_uri_given: boolean;
   scopes: string[];
   subject: string;
   session_id: string;
@@ -42,6 +46,7 @@ interface CodeRow {
 const toRecord = (row: CodeRow): AuthorizationCodeRecord => ({
   clientId: row.client_id,
   redirectUri: row.redirect_uri,
+  redirectUriGiven: row.redirect_uri_given,
   scopes: row.scopes,
   subject: row.subject,
   sessionId: row.session_id,
@@ -70,12 +75,13 @@ export class AuthorizationCodesService {
     const value = randomToken();
     await this.db.query(
       `INSERT INTO authorization_codes
-         (code_hash, client_id, redirect_uri, scopes, subject, session_id, auth_time, code_challenge, code_challenge_method, nonce, grant_id, expires_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, now() + make_interval(secs => $12))`,
+         (code_hash, client_id, redirect_uri, redirect_uri_given, scopes, subject, session_id, auth_time, code_challenge, code_challenge_method, nonce, grant_id, expires_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, now() + make_interval(secs => $13))`,
       [
         sha256(value),
         code.clientId,
         code.redirectUri,
+        code.redirectUriGiven,
         code.scopes,
         code.subject,
         code.sessionId,
@@ -98,12 +104,11 @@ export class AuthorizationCodesService {
 
   /** Marks the code used; true only for the one caller that did so while it was unused and unexpired. */
   async consume(code: string): Promise<boolean> {
-    // Structured result: TypeORM returns [rows, count] for a bare UPDATE otherwise.
-    const result = (await this.db.query(
+    const changed = await affectedRows(
+      this.db,
       `UPDATE authorization_codes SET used_at = now() WHERE code_hash = $1 AND used_at IS NULL AND expires_at > now()`,
       [sha256(code)],
-      true,
-    )) as { affected?: number };
-    return result.affected === 1;
+    );
+    return changed === 1;
   }
 }

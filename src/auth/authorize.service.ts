@@ -17,6 +17,7 @@ export type ResponseMode = 'query' | 'fragment' | 'form_post';
 export interface AuthorizationRequest {
   client: Client;
   redirectUri: string;
+  redirectUriGiven: boolean;
   responseType: 'code' | 'token';
   responseMode: ResponseMode;
   state?: string;
@@ -139,7 +140,7 @@ export class AuthorizeService {
     const responseType = params.response_type;
     const requestedMode = params.response_mode as ResponseMode | undefined;
     const responseMode: ResponseMode = requestedMode && RESPONSE_MODES.has(requestedMode) ? requestedMode : responseType === 'token' ? 'fragment' : 'query';
-    const base = { client, redirectUri, responseMode, state: params.state, params };
+    const base = { client, redirectUri, redirectUriGiven: params.redirect_uri !== undefined, responseMode, state: params.state, params };
     const fail = (error: string, description: string) => this.errorResponse(base, error, description);
 
     try {
@@ -204,6 +205,7 @@ export class AuthorizeService {
       const code = await this.codes.issue({
         clientId: request.client.clientId,
         redirectUri: request.redirectUri,
+        redirectUriGiven: request.redirectUriGiven,
         scopes: request.scopes,
         subject: user.id,
         sessionId: session.id,

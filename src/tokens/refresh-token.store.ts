@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
+import { affectedRows } from '../database/affected-rows';
 
 /** A grant as the token service needs it. */
 export interface GrantRecord {
@@ -144,12 +145,7 @@ export class RefreshTokenStore {
 
   /** Marks a grant revoked; returns false when it already was. */
   async revokeGrant(grantId: string, reason: string): Promise<boolean> {
-    // Structured result: TypeORM returns [rows, count] for a bare UPDATE otherwise.
-    const result = (await this.db.query(
-      `UPDATE grants SET revoked_at = now(), revoked_reason = $2 WHERE id = $1 AND revoked_at IS NULL`,
-      [grantId, reason],
-      true,
-    )) as { affected?: number };
-    return (result.affected ?? 0) > 0;
+    const changed = await affectedRows(this.db, `UPDATE grants SET revoked_at = now(), revoked_reason = $2 WHERE id = $1 AND revoked_at IS NULL`, [grantId, reason]);
+    return changed > 0;
   }
 }

@@ -35,7 +35,7 @@ export class AuthorizationCodeGrant implements GrantStrategy {
     if (code.usedAt) return this.replayed(code, client, context);
     if (code.expiresAt.getTime() <= Date.now()) throw invalidGrant('authorization code has expired');
     if (code.clientId !== client.clientId) throw invalidGrant('authorization code was issued to another client');
-    this.checkRedirectUri(code, client, params.redirect_uri);
+    this.checkRedirectUri(code, params.redirect_uri);
     this.checkVerifier(code, params.code_verifier);
     if (!(await this.codes.consume(params.code))) return this.replayed(code, client, context);
     return {
@@ -53,10 +53,10 @@ export class AuthorizationCodeGrant implements GrantStrategy {
     };
   }
 
-  private checkRedirectUri(code: AuthorizationCodeRecord, client: Client, redirectUri: string | undefined): void {
+  private checkRedirectUri(code: AuthorizationCodeRecord, redirectUri: string | undefined): void {
+    // RFC 6749 §4.1.3: required when the authorization request had it, and then identical.
     if (redirectUri === undefined) {
-      // Allowed only where the authorization request could omit it too: a single registered URI.
-      if (client.redirectUris.length !== 1) throw invalidRequest('redirect_uri is required');
+      if (code.redirectUriGiven) throw invalidGrant('redirect_uri is required: the authorization request named one');
       return;
     }
     if (redirectUri !== code.redirectUri) throw invalidGrant('redirect_uri does not match the authorization request');

@@ -41,6 +41,7 @@ export class BrowserFlows1763950000000 implements MigrationInterface {
         code_hash text PRIMARY KEY,
         client_id text NOT NULL,
         redirect_uri text NOT NULL,
+        redirect_uri_given boolean NOT NULL,
         scopes text[] NOT NULL,
         subject uuid NOT NULL,
         session_id uuid NOT NULL,

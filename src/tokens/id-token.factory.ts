@@ -1,0 +1,88 @@
+import { createHash, createHmac } from 'node:crypto';
+import { Injectable } from '@nestjs/common';
+import { AppConfig } from '../config/configuration';
+import { Client } from '../clients/client.entity';
+import { ClientsService } from '../clients/clients.service';
+import { AsymmetricAlgorithm, ASYMMETRIC_ALGORITHMS } from '../common/jwt';
+import { KeyStore } from '../keys/key-store';
+import { userClaims } from '../oidc/claims';
+import { User } from '../users/user.entity';
+
+/** ID-token signing algorithms: the asymmetric ones, and HS256 with the client secret. */
+export const ID_TOKEN_SIGNING_ALGORITHMS = [...ASYMMETRIC_ALGORITHMS, 'HS256'] as const;
+export const DEFAULT_ID_TOKEN_ALG = 'RS256';
+export const ID_TOKEN_TTL_SECONDS = 3600;
+/** The one authentication context Gatehouse has: a password. */
+export const ACR_PASSWORD = 'urn:gatehouse:acr:password';
+
+export interface IdTokenContent {
+  client: Client;
+  user: User;
+  scopes: readonly string[];
+  authTime: Date;
+  nonce?: string | null;
+  sessionId?: string | null;
+  /** The access token issued alongside (at_hash), and the code (c_hash). */
+  accessToken?: string;
+  code?: string;
+  /** Claims named in the `claims` request parameter's id_token member. */
+  requestedClaims?: Record<string, unknown> | null;
+  /** Whether the scope claims go into the ID token (no access token to fetch them with: response_type=id_token). */
+  includeScopeClaims?: boolean;
+}
+
+/** OpenID Connect Core §3.1.3.6: the left half of the hash, with the signature's hash function. */
+export function halfHash(value: string): string {
+  const digest = createHash('sha256').update(value, 'ascii').digest();
+  return digest.subarray(0, digest.length / 2).toString('base64url');
+}
+
+/**
+ * Signs ID tokens (OpenID Connect Core §2): RS256 unless the client registered another
+ * `id_token_signed_response_alg`; HS256 with the client's secret for clients that ask for
+ * it. Carries auth_time, nonce, sid, acr/amr, and at_hash/c_hash where the flow needs them.
+ */
+@Injectable()
+export class IdTokenFactory {
+  constructor(
+    private readonly keys: KeyStore,
+    private readonly clients: ClientsService,
+    private readonly config: AppConfig,
+  ) {}
+
+  create(content: IdTokenContent): string {
+    const { client, user } = content;
+    const now = Math.floor(Date.now() / 1000);
+    const claims: Record<string, unknown> = {
+      iss: this.config.issuer,
+      sub: user.id,
+      aud: client.clientId,
+      exp: now + ID_TOKEN_TTL_SECONDS,
+      iat: now,
+      auth_time: Math.floor(content.authTime.getTime() / 1000),
+      acr: ACR_PASSWORD,
+      amr: ['pwd'],
+      azp: client.clientId,
+    };
+    if (content.nonce) claims.nonce = content.nonce;
+    if (content.sessionId) claims.sid = content.sessionId;
+    if (content.accessToken) claims.at_hash = halfHash(content.accessToken);
+    if (content.code) claims.c_hash = halfHash(content.code);
+    const released = userClaims(user, content.includeScopeClaims ? content.scopes : [], content.requestedClaims);
+    return this.sign(client, { ...released, ...claims });
+  }
+
+  /** Signs any OpenID Connect JWT for a client with its registered algorithm (ID tokens, signed UserInfo). */
+  sign(client: Client, claims: Record<string, unknown>, registeredAlg = client.metadata.id_token_signed_response_alg): string {
+    const alg = typeof registeredAlg === 'string' ? registeredAlg : DEFAULT_ID_TOKEN_ALG;
+    if (alg === 'HS256') {
+      const secret = this.clients.revealSecret(client);
+      if (!secret) throw new Error(`client ${client.clientId} has no secret for HS256`);
+      const header = Buffer.from(JSON.stringify({ alg: 'HS256', typ: 'JWT' })).toString('base64url');
+      const payload = Buffer.from(JSON.stringify(claims)).toString('base64url');
+      const signature = createHmac('sha256', secret).update(`${header}.${payload}`).digest('base64url');
+      return `${header}.${payload}.${signature}`;
+    }
+    return this.keys.sign(alg as AsymmetricAlgorithm, claims, 'JWT').token;
+  }
+}
