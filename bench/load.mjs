@@ -2,17 +2,100 @@
 // its summary as one JSON line. run.mjs starts it in its own process, pinned to its
 // own CPU with taskset, so the load generator never competes with the server.
 //
-// stdin: {"url", "connections", "duration", "warmup", "timeout", "requests": [{"method","path","headers","body"}]}
+// stdin: {"url", "connections", "duration", "warmup", "timeout", "requests": [{"method","path","headers","body","expect"?}]}
 // Several requests are sent in turn by every connection (e.g. one per access token).
+// When the requests carry `expect` (chain.mjs), they are one chained round trip: each
+// response is checked and its captured values (e.g. an authorization code from the
+// Location header) go into the next request of the same connection; the summary then
+// also counts round trips, responses that were not as expected, and per-step latencies.
 import autocannon from 'autocannon';
+import { fill, isChain, isDynamic, statusExpected, verify } from './chain.mjs';
 
 const chunks = [];
 for await (const chunk of process.stdin) chunks.push(chunk);
 const spec = JSON.parse(Buffer.concat(chunks).toString());
 
 if (!Array.isArray(spec.requests) || spec.requests.length === 0) throw new Error('load.mjs: spec.requests must be a non-empty array');
+const chained = isChain(spec.requests);
+if (chained && isDynamic(spec.requests[0])) throw new Error('load.mjs: the first step of a chain cannot use captured values');
 
-function options(duration) {
+/** Every response time (float ms): autocannon's own histogram only has 1 ms resolution. */
+class Samples {
+  values = new Float64Array(1 << 14);
+  count = 0;
+  add(value) {
+    if (this.count === this.values.length) {
+      const grown = new Float64Array(this.values.length * 2);
+      grown.set(this.values);
+      this.values = grown;
+    }
+    this.values[this.count++] = value;
+  }
+  summary() {
+    const count = this.count;
+    const sorted = this.values.subarray(0, count).sort();
+    const round = (value) => Math.round(value * 1000) / 1000;
+    const percentile = (p) => (count ? round(sorted[Math.min(count - 1, Math.ceil((p / 100) * count) - 1)]) : null);
+    return {
+      p50: percentile(50),
+      p90: percentile(90),
+      p99: percentile(99),
+      max: percentile(100),
+      mean: count ? round(sorted.reduce((sum, value) => sum + value, 0) / count) : null,
+    };
+  }
+}
+
+/** Counters of one chained run (a fresh one for the warm-up and for the measurement). */
+function chainStats() {
+  return {
+    steps: spec.requests.map(() => ({ responses: 0, unexpected: 0, non2xx: 0, latency: new Samples() })),
+    roundTrips: 0,
+    roundTrip: new Samples(),
+    problems: new Map(),
+    // Set by a step's onResponse, read by the 'response' event that autocannon emits
+    // right after it, synchronously, for the same response.
+    last: null,
+  };
+}
+
+/**
+ * The chain as autocannon requests: onResponse checks every response and keeps what it
+ * captures in the connection's context; setupRequest builds a step from it, or returns
+ * null (autocannon then starts over at the first step) when an earlier step failed.
+ */
+function chainRequests(stats) {
+  return spec.requests.map((step, index) => {
+    const request = { method: step.method, path: step.path, headers: step.headers, body: step.body };
+    request.onResponse = (status, body, context, headers) => {
+      const { problem, captured } = verify(step, status, headers, body);
+      const counters = stats.steps[index];
+      counters.responses++;
+      if (!statusExpected(step, status) && (status < 200 || status > 299)) counters.non2xx++;
+      if (problem) {
+        counters.unexpected++;
+        const key = `step ${index + 1}: ${problem}`;
+        stats.problems.set(key, (stats.problems.get(key) ?? 0) + 1);
+        context.failed = true;
+      } else {
+        context.vars = { ...context.vars, ...captured };
+      }
+      stats.last = { index, ok: !problem };
+    };
+    if (isDynamic(step)) {
+      request.setupRequest = (req, context) => {
+        if (context.failed) return null;
+        const path = fill(step.path, context.vars);
+        const body = fill(step.body, context.vars);
+        if (path === null || body === null) return null;
+        return { ...req, path, body };
+      };
+    }
+    return request;
+  });
+}
+
+function options(duration, stats) {
   return {
     url: spec.url,
     connections: spec.connections ?? 16,
@@ -20,48 +103,69 @@ function options(duration) {
     pipelining: 1,
     timeout: spec.timeout ?? 10,
     // Prebuilt requests (no setupRequest): every connection cycles through them at no per-request cost.
-    requests: spec.requests,
+    // A chain only builds its steps that use captured values, one per round trip.
+    requests: chained ? chainRequests(stats) : spec.requests,
   };
 }
 
-if (spec.warmup > 0) await autocannon(options(spec.warmup));
+if (spec.warmup > 0) await autocannon(options(spec.warmup, chainStats()));
 
-// autocannon's own latency histogram has 1 ms resolution; keep every response time
-// (float ms) so sub-millisecond percentiles are meaningful.
-let latencies = new Float64Array(1 << 16);
-let count = 0;
-const instance = autocannon(options(spec.duration));
-instance.on('response', (_client, _status, _bytes, responseTime) => {
-  if (count === latencies.length) {
-    const grown = new Float64Array(latencies.length * 2);
-    grown.set(latencies);
-    latencies = grown;
-  }
-  latencies[count++] = responseTime;
+const stats = chainStats();
+const latencies = new Samples();
+const roundTripStart = new WeakMap(); // connection -> response time so far of its current round trip
+const instance = autocannon(options(spec.duration, stats));
+instance.on('response', (client, _status, _bytes, responseTime) => {
+  latencies.add(responseTime);
+  if (!chained || !stats.last) return;
+  const { index, ok } = stats.last;
+  stats.last = null;
+  stats.steps[index].latency.add(responseTime);
+  if (!ok) return roundTripStart.delete(client);
+  const sofar = index === 0 ? 0 : roundTripStart.get(client);
+  if (sofar === undefined) return; // the round trip started before the measurement
+  if (index < spec.requests.length - 1) return roundTripStart.set(client, sofar + responseTime);
+  roundTripStart.delete(client);
+  stats.roundTrips++;
+  stats.roundTrip.add(sofar + responseTime);
 });
 const result = await instance;
 
-const sorted = latencies.subarray(0, count).sort();
-const percentile = (p) => (count ? Math.round(sorted[Math.min(count - 1, Math.ceil((p / 100) * count) - 1)] * 1000) / 1000 : null);
-
 const elapsedS = (new Date(result.finish).getTime() - new Date(result.start).getTime()) / 1000 || result.duration;
-const statusCodes = Object.fromEntries(Object.entries(result.statusCodeStats ?? {}).map(([code, stats]) => [code, Number(stats.count)]));
-process.stdout.write(
-  JSON.stringify({
-    requests_total: result.requests.total,
-    elapsed_s: elapsedS,
-    requests_per_sec: Math.round((result.requests.total / elapsedS) * 10) / 10,
-    latency_ms: {
-      p50: percentile(50),
-      p90: percentile(90),
-      p99: percentile(99),
-      max: percentile(100),
-      mean: count ? Math.round((sorted.reduce((sum, value) => sum + value, 0) / count) * 1000) / 1000 : null,
-    },
-    responses_timed: count,
-    errors: result.errors,
-    timeouts: result.timeouts,
-    non2xx: result.non2xx,
-    status_codes: statusCodes,
-  }) + '\n',
-);
+const perSecond = (count) => Math.round((count / elapsedS) * 10) / 10;
+const statusCodes = Object.fromEntries(Object.entries(result.statusCodeStats ?? {}).map(([code, counters]) => [code, Number(counters.count)]));
+const summary = {
+  requests_total: result.requests.total,
+  elapsed_s: elapsedS,
+  requests_per_sec: perSecond(result.requests.total),
+  latency_ms: latencies.summary(),
+  responses_timed: latencies.count,
+  errors: result.errors,
+  timeouts: result.timeouts,
+  non2xx: result.non2xx,
+  status_codes: statusCodes,
+};
+if (chained) {
+  const sum = (key) => stats.steps.reduce((total, step) => total + step[key], 0);
+  Object.assign(summary, {
+    round_trips: stats.roundTrips,
+    round_trips_per_sec: perSecond(stats.roundTrips),
+    round_trip_ms: stats.roundTrip.summary(),
+    // Responses outside 2xx other than a step's expected status (a 302 that is expected is fine).
+    non2xx: sum('non2xx'),
+    autocannon_non2xx: result.non2xx,
+    // Responses that did not pass their step's check (status, Location, JSON body).
+    unexpected: sum('unexpected'),
+    problems: Object.fromEntries(stats.problems),
+    // Round trips autocannon started over because an earlier step failed.
+    resets: result.resets ?? null,
+    steps: spec.requests.map((step, index) => ({
+      request: `${step.method} ${step.path.split('?')[0]}`,
+      expected_status: step.expect?.status ?? '2xx',
+      responses: stats.steps[index].responses,
+      unexpected: stats.steps[index].unexpected,
+      non2xx: stats.steps[index].non2xx,
+      latency_ms: stats.steps[index].latency.summary(),
+    })),
+  });
+}
+process.stdout.write(JSON.stringify(summary) + '\n');

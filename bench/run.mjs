@@ -5,6 +5,10 @@
 // warm-up before each measurement. Prints one JSON line per scenario, then a markdown
 // table, and writes everything to bench/results/latest.json.
 //
+// Set-up per server, before the scenarios: the server's start() registers a client (and,
+// when a selected scenario needs a browser 'session', a user and a web client, and signs a
+// browser in over HTTP); prepareFixtures() then issues the access tokens.
+//
 // Settings (environment):
 //   BENCH_DURATION     seconds measured per scenario (default 10)
 //   BENCH_WARMUP       seconds of warm-up per scenario (default 2, at most BENCH_DURATION)
@@ -16,7 +20,7 @@
 //                      (default postgres://gatehouse:gatehouse@127.0.0.1:5432/gatehouse)
 //   BENCH_PORT         first server port (default 3900)
 //   BENCH_SERVER_CPUS / BENCH_LOAD_CPUS  taskset CPU lists (default 0 / 1); BENCH_PIN=0 disables pinning
-//   BENCH_ALLOW_ERRORS=1  exit 0 even when a scenario saw connection errors or non-2xx answers
+//   BENCH_ALLOW_ERRORS=1  exit 0 even when a scenario saw connection errors, non-2xx or unexpected answers
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
@@ -93,19 +97,21 @@ async function main() {
   if (cpus.note) log(`warning: ${cpus.note}`);
   mkdirSync(resultsDir, { recursive: true });
 
+  const selected = scenarios.filter((item) => settings.scenarios.includes(item.name));
+  const needs = new Set(selected.flatMap((scenario) => scenario.needs));
   const rows = [];
   const details = [];
   for (const [index, name] of settings.servers.entries()) {
     const depth = cleanups.length;
     const port = settings.port + index;
     log(`starting ${name} on port ${port}`);
-    const server = await servers[name].start({ root, port, cpus: cpus.server, logFile: join(resultsDir, `${name}.log`), defer });
+    const server = await servers[name].start({ root, port, cpus: cpus.server, logFile: join(resultsDir, `${name}.log`), defer, needs });
     try {
       const started = Date.now();
       const fixtures = await prepareFixtures(server, { count: settings.tokens, scope: server.scope });
       if (fixtures.tokens.length) log(`issued ${fixtures.tokens.length} access tokens in ${Date.now() - started} ms`);
 
-      for (const scenario of scenarios.filter((item) => settings.scenarios.includes(item.name))) {
+      for (const scenario of selected) {
         const why = unsupported(scenario, server, fixtures);
         if (why) {
           log(`skipping ${scenario.name} on ${name}: ${why}`);
@@ -136,13 +142,19 @@ async function main() {
           scenario: scenario.name,
           server: name,
           requests_per_sec: load.requests_per_sec,
+          // Chained scenarios (authorization_code): complete round trips; null otherwise.
+          round_trips_per_sec: load.round_trips_per_sec ?? null,
           p50_ms: load.latency_ms.p50,
           p99_ms: load.latency_ms.p99,
           errors: load.errors,
+          // Chained scenarios: outside 2xx and not the step's expected status (an expected 302 is a success).
           non2xx: load.non2xx,
+          // Chained scenarios: responses that failed their step's check (status, Location, body); null otherwise.
+          unexpected: load.unexpected ?? null,
           peak_rss_mb: rss.peak,
         };
         console.log(JSON.stringify(row));
+        if (load.problems && Object.keys(load.problems).length) log(`${scenario.name} on ${name}: unexpected responses ${JSON.stringify(load.problems)}`);
         rows.push(row);
         details.push({ ...row, description: scenario.description, load });
       }
@@ -155,10 +167,12 @@ async function main() {
     { key: 'scenario', title: 'scenario' },
     { key: 'server', title: 'server' },
     { key: 'requests_per_sec', title: 'req/s', align: 'right' },
+    { key: 'round_trips_per_sec', title: 'round trips/s', align: 'right' },
     { key: 'p50_ms', title: 'p50 ms', align: 'right' },
     { key: 'p99_ms', title: 'p99 ms', align: 'right' },
     { key: 'errors', title: 'errors', align: 'right' },
     { key: 'non2xx', title: 'non-2xx', align: 'right' },
+    { key: 'unexpected', title: 'unexpected', align: 'right' },
     { key: 'peak_rss_mb', title: 'peak RSS MB', align: 'right' },
   ]);
   console.log(`\n${table}`);
@@ -181,9 +195,9 @@ async function main() {
   );
   log(`results written to ${file}`);
 
-  const failing = rows.filter((row) => row.errors > 0 || row.non2xx > 0);
+  const failing = rows.filter((row) => row.errors > 0 || row.non2xx > 0 || row.unexpected > 0);
   if (failing.length && process.env.BENCH_ALLOW_ERRORS !== '1') {
-    log(`errors or non-2xx answers in: ${failing.map((row) => `${row.server}/${row.scenario}`).join(', ')}`);
+    log(`errors, non-2xx or unexpected answers in: ${failing.map((row) => `${row.server}/${row.scenario}`).join(', ')}`);
     process.exitCode = 1;
   }
 }

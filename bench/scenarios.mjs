@@ -5,10 +5,15 @@
 // A scenario: {
 //   name,
 //   description,
-//   needs: endpoint names (keys of server.endpoints) plus 'client' and/or 'tokens',
-//   requests(server, fixtures) -> [{ method, path, headers?, body? }]  (sent in turn),
-//   check?(status, body) -> true when a sample response is what the scenario means to measure,
+//   needs: endpoint names (keys of server.endpoints) plus 'client', 'tokens' and/or 'session'
+//          (server.browser: a web client and the cookie of a signed-in browser session),
+//   requests(server, fixtures) -> [{ method, path, headers?, body?, expect? }]  (sent in turn;
+//          with `expect`, a chained round trip: see chain.mjs),
+//   check?(status, body) -> true when a sample response is what the scenario means to measure
+//          (a chain is checked by running it once instead),
 // }
+import { createHash, randomBytes } from 'node:crypto';
+import { isChain, runChainOnce } from './chain.mjs';
 import { basicAuth, mapLimit } from './lib.mjs';
 
 const FORM = 'application/x-www-form-urlencoded';
@@ -65,6 +70,47 @@ export const scenarios = [
     requests: (server) => [{ method: 'GET', path: server.endpoints.metadata }],
     check: (status, body) => status === 200 && typeof body?.issuer === 'string',
   },
+  {
+    name: 'authorization_code',
+    description:
+      'Authorization code round trip of a web app whose user is signed in and has consented (first-party client): ' +
+      'GET the authorization endpoint with the session cookie and PKCE S256 -> 302 to the redirect_uri with code, state and iss; ' +
+      'then POST the token endpoint, authorization_code grant with the code and code_verifier, client_secret_basic -> 200. ' +
+      'round_trips_per_sec counts complete round trips (both requests); latencies are per request',
+    needs: ['authorize', 'token', 'session'],
+    requests: (server) => {
+      const { client, redirectUri, scope, cookie } = server.browser;
+      // One PKCE pair for every round trip: the server still hashes and compares the verifier each time.
+      const verifier = randomBytes(32).toString('base64url');
+      const challenge = createHash('sha256').update(verifier).digest('base64url');
+      const state = 'bench-state';
+      const authorize = new URLSearchParams({
+        response_type: 'code',
+        client_id: client.id,
+        redirect_uri: redirectUri,
+        state,
+        code_challenge: challenge,
+        code_challenge_method: 'S256',
+        scope,
+      });
+      const redeem = new URLSearchParams({ redirect_uri: redirectUri, code_verifier: verifier });
+      return [
+        {
+          method: 'GET',
+          path: `${server.endpoints.authorize}?${authorize}`,
+          headers: { cookie },
+          expect: { status: 302, location: { url: redirectUri, params: { state, iss: server.issuer ?? server.baseUrl }, capture: { code: 'code' } } },
+        },
+        {
+          method: 'POST',
+          path: server.endpoints.token,
+          headers: { authorization: basicAuth(client.id, client.secret), 'content-type': FORM },
+          body: `grant_type=authorization_code&code={{code}}&${redeem}`, // {{code}}: from the Location above
+          expect: { status: 200, json: ['access_token', 'token_type'] },
+        },
+      ];
+    },
+  },
 ];
 
 /** Why `scenario` cannot run against `server`, or null when it can. */
@@ -72,7 +118,8 @@ export function unsupported(scenario, server, fixtures) {
   for (const need of scenario.needs) {
     if (need === 'client' && !server.client) return 'no client';
     if (need === 'tokens' && !fixtures.tokens?.length) return 'no access tokens';
-    if (need !== 'client' && need !== 'tokens' && !server.endpoints?.[need]) return `no ${need} endpoint`;
+    if (need === 'session' && !server.browser) return 'no signed-in browser session';
+    if (!['client', 'tokens', 'session'].includes(need) && !server.endpoints?.[need]) return `no ${need} endpoint`;
   }
   return null;
 }
@@ -102,8 +149,12 @@ export async function prepareFixtures(server, { count = 300, scope } = {}) {
   return { tokens };
 }
 
-/** Sends the first request of a scenario once and applies its check; returns a problem or null. */
+/**
+ * Sends the first request of a scenario once and applies its check (a chain: runs it once,
+ * checking every step); returns a problem or null.
+ */
 export async function probe(scenario, server, requests) {
+  if (isChain(requests)) return runChainOnce(server.baseUrl, requests);
   const [first] = requests;
   const response = await fetch(new URL(first.path, server.baseUrl), { method: first.method, headers: first.headers, body: first.body });
   const text = await response.text();

@@ -9,6 +9,7 @@ import { DatabaseModule } from './database/database.module';
 import { HealthModule } from './health/health.module';
 import { KeysModule } from './keys/keys.module';
 import { LoggingModule } from './logging/logging.module';
+import { OidcModule } from './oidc/oidc.module';
 import { PagesModule } from './pages/pages.module';
 import { ResourceModule } from './resource/resource.module';
 import { TokensModule } from './tokens/tokens.module';
@@ -31,6 +32,7 @@ export class AppModule {
         TokensModule,
         AuthModule,
         ResourceModule,
+        OidcModule,
         HealthModule,
         PagesModule,
         AdminSocketModule,

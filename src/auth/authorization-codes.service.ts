@@ -5,6 +5,7 @@ import { DataSource } from 'typeorm';
 import { AppConfig } from '../config/configuration';
 import { randomToken, sha256 } from '../common/crypto';
 import { affectedRows } from '../database/affected-rows';
+import { ClaimsRequest } from '../oidc/claims';
 
 /** What a code was issued for; everything the token request is checked against. */
 export interface AuthorizationCodeRecord {
@@ -19,6 +20,8 @@ export interface AuthorizationCodeRecord {
   codeChallenge: string | null;
   codeChallengeMethod: string | null;
   nonce: string | null;
+  /** The `claims` request parameter, for the ID token and UserInfo. */
+  claims: ClaimsRequest | null;
   /** The grant the code's tokens will belong to, fixed at issue so that a replay can revoke it. */
   grantId: string;
   expiresAt: Date;
@@ -38,6 +41,7 @@ interface CodeRow {
   code_challenge: string | null;
   code_challenge_method: string | null;
   nonce: string | null;
+  claims: ClaimsRequest | null;
   grant_id: string;
   expires_at: Date;
   used_at: Date | null;
@@ -54,6 +58,7 @@ const toRecord = (row: CodeRow): AuthorizationCodeRecord => ({
   codeChallenge: row.code_challenge,
   codeChallengeMethod: row.code_challenge_method,
   nonce: row.nonce,
+  claims: row.claims,
   grantId: row.grant_id,
   expiresAt: row.expires_at,
   usedAt: row.used_at,
@@ -75,8 +80,8 @@ export class AuthorizationCodesService {
     const value = randomToken();
     await this.db.query(
       `INSERT INTO authorization_codes
-         (code_hash, client_id, redirect_uri, redirect_uri_given, scopes, subject, session_id, auth_time, code_challenge, code_challenge_method, nonce, grant_id, expires_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, now() + make_interval(secs => $13))`,
+         (code_hash, client_id, redirect_uri, redirect_uri_given, scopes, subject, session_id, auth_time, code_challenge, code_challenge_method, nonce, claims, grant_id, expires_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, now() + make_interval(secs => $14))`,
       [
         sha256(value),
         code.clientId,
@@ -89,6 +94,7 @@ export class AuthorizationCodesService {
         code.codeChallenge,
         code.codeChallengeMethod,
         code.nonce,
+        code.claims ? JSON.stringify(code.claims) : null,
         randomUUID(),
         this.config.authorizationCodeTtl,
       ],

@@ -10,6 +10,10 @@ import { User } from '../users/user.entity';
 import { UsersService } from '../users/users.service';
 import { AuthorizationCodesService } from './authorization-codes.service';
 import { resolveScopes } from './scope-policy';
+import { decodeJwt, verifyJwtSignature } from '../common/jwt';
+import { KeyStore } from '../keys/key-store';
+import { ClaimsRequest, parseClaimsRequest } from '../oidc/claims';
+import { IdTokenFactory } from '../tokens/id-token.factory';
 
 export type ResponseMode = 'query' | 'fragment' | 'form_post';
 
@@ -18,13 +22,23 @@ export interface AuthorizationRequest {
   client: Client;
   redirectUri: string;
   redirectUriGiven: boolean;
-  responseType: 'code' | 'token';
+  /** Normalised: its parts in the order code, id_token, token. */
+  responseType: string;
+  /** The parts of the response type: code, token, id_token. */
+  responseParts: Set<string>;
   responseMode: ResponseMode;
   state?: string;
   scopes: string[];
   codeChallenge?: string;
   codeChallengeMethod?: 'S256' | 'plain';
   prompt: Set<string>;
+  nonce?: string;
+  /** Seconds since authentication after which the user must sign in again (max_age). */
+  maxAge?: number;
+  loginHint?: string;
+  /** The subject named by a valid id_token_hint. */
+  hintedSubject?: string;
+  claims?: ClaimsRequest;
   /** The request's parameters, to come back to the authorization endpoint after login or consent. */
   params: Record<string, string>;
 }
@@ -34,13 +48,21 @@ export type AuthorizeOutcome =
   | { kind: 'error-page'; status: number; error: string; description: string; hint?: string }
   | { kind: 'redirect'; url: string }
   | { kind: 'form-post'; action: string; params: Record<string, string> }
-  | { kind: 'login'; request: AuthorizationRequest; returnTo: string }
+  | { kind: 'login'; request: AuthorizationRequest; returnTo: string; loginHint?: string }
   | { kind: 'consent'; request: AuthorizationRequest; user: User; returnTo: string };
 
 /** Raw parameters from the query or the form; arrays mark repeated parameters. */
 export type RawParams = Record<string, string | string[] | undefined>;
 
-const RESPONSE_TYPES = new Set(['code', 'token']);
+/** Response types Gatehouse implements (OAuth 2.0 and OpenID Connect, including hybrid). */
+export const RESPONSE_TYPES = ['code', 'token', 'id_token', 'id_token token', 'code id_token', 'code token', 'code id_token token'];
+const PART_ORDER = ['code', 'id_token', 'token'];
+
+/** A response type with its parts in canonical order, so that "token id_token" equals "id_token token". */
+export function normaliseResponseType(value: string): string {
+  const parts = value.split(' ').filter(Boolean);
+  return [...new Set(parts)].sort((a, b) => PART_ORDER.indexOf(a) - PART_ORDER.indexOf(b)).join(' ');
+}
 const RESPONSE_MODES = new Set<ResponseMode>(['query', 'fragment', 'form_post']);
 const CODE_CHALLENGE = /^[A-Za-z0-9\-._~]{43,128}$/;
 const MAX_PARAMETER_LENGTH = 4096;
@@ -69,6 +91,8 @@ export class AuthorizeService {
     private readonly consents: ConsentsService,
     private readonly codes: AuthorizationCodesService,
     private readonly issuer: TokenIssuer,
+    private readonly idTokens: IdTokenFactory,
+    private readonly keys: KeyStore,
     private readonly config: AppConfig,
   ) {}
 
@@ -79,9 +103,11 @@ export class AuthorizeService {
 
     const user = session?.userId ? await this.users.findBySubject(session.userId) : null;
     const signedIn = session !== undefined && user !== null && !user.disabled;
-    if (!signedIn || request.prompt.has('login')) {
-      if (request.prompt.has('none')) return this.errorResponse(request, 'login_required', 'the user is not signed in');
-      return { kind: 'login', request, returnTo: this.returnTo(request, 'login') };
+    const tooOld = signedIn && request.maxAge !== undefined && (session.authTime?.getTime() ?? 0) + request.maxAge * 1000 < Date.now();
+    const otherUser = signedIn && request.hintedSubject !== undefined && request.hintedSubject !== user.id;
+    if (!signedIn || request.prompt.has('login') || tooOld || otherUser) {
+      if (request.prompt.has('none')) return this.errorResponse(request, 'login_required', 'the user must sign in');
+      return { kind: 'login', request, returnTo: this.returnTo(request, 'login'), loginHint: request.loginHint };
     }
     const consented = request.client.firstParty || (await this.consents.covers(user.id, request.client.clientId, request.scopes));
     if (!consented || request.prompt.has('consent')) {
@@ -137,9 +163,11 @@ export class AuthorizeService {
       );
     }
 
-    const responseType = params.response_type;
+    const responseType = params.response_type ? normaliseResponseType(params.response_type) : undefined;
     const requestedMode = params.response_mode as ResponseMode | undefined;
-    const responseMode: ResponseMode = requestedMode && RESPONSE_MODES.has(requestedMode) ? requestedMode : responseType === 'token' ? 'fragment' : 'query';
+    // OAuth 2.0 Multiple Response Types §5: anything but a lone code defaults to the fragment.
+    const defaultMode: ResponseMode = responseType && responseType !== 'code' ? 'fragment' : 'query';
+    const responseMode: ResponseMode = requestedMode && RESPONSE_MODES.has(requestedMode) ? requestedMode : defaultMode;
     const base = { client, redirectUri, redirectUriGiven: params.redirect_uri !== undefined, responseMode, state: params.state, params };
     const fail = (error: string, description: string) => this.errorResponse(base, error, description);
 
@@ -150,16 +178,45 @@ export class AuthorizeService {
       if (requestedMode !== undefined && !RESPONSE_MODES.has(requestedMode))
         throw new RedirectableError('invalid_request', 'response_mode must be query, fragment or form_post');
       if (!responseType) throw new RedirectableError('invalid_request', 'response_type is required');
-      if (!RESPONSE_TYPES.has(responseType)) throw new RedirectableError('unsupported_response_type', `response_type ${responseType} is not supported`);
-      if (!client.responseTypes.includes(responseType))
+      if (!RESPONSE_TYPES.includes(responseType)) throw new RedirectableError('unsupported_response_type', `response_type ${responseType} is not supported`);
+      if (!client.responseTypes.map(normaliseResponseType).includes(responseType))
         throw new RedirectableError('unauthorized_client', `this client may not use response_type ${responseType}`);
-      if (responseType === 'token' && responseMode === 'query')
+      const parts = new Set(responseType.split(' '));
+      if (responseType !== 'code' && responseMode === 'query')
         throw new RedirectableError('invalid_request', 'tokens are never returned in the query (use fragment or form_post)');
       const scopes = this.scopes(client, params.scope);
-      const pkce = responseType === 'code' ? this.pkce(client, params) : {};
+      // OpenID Connect Core §6: request objects are not supported, and say so.
+      if (params.request !== undefined) throw new RedirectableError('request_not_supported', 'request objects are not supported');
+      if (params.request_uri !== undefined) throw new RedirectableError('request_uri_not_supported', 'request_uri is not supported');
+      if (params.registration !== undefined) throw new RedirectableError('registration_not_supported', 'the registration parameter is not supported');
+      if (parts.has('id_token') && !scopes.includes('openid')) throw new RedirectableError('invalid_scope', 'an id_token response needs the openid scope');
+      // Core §3.2.2.1, §3.3.2.11: implicit and hybrid requests must carry a nonce.
+      if (responseType !== 'code' && responseType !== 'token' && !params.nonce)
+        throw new RedirectableError('invalid_request', 'nonce is required for this response_type');
+      const pkce = parts.has('code') ? this.pkce(client, params) : {};
       const prompt = new Set((params.prompt ?? '').split(' ').filter(Boolean));
       if (prompt.has('none') && prompt.size > 1) throw new RedirectableError('invalid_request', 'prompt=none cannot be combined with other values');
-      return { ...base, responseType: responseType as 'code' | 'token', scopes, prompt, ...pkce };
+      let maxAge: number | undefined;
+      if (params.max_age !== undefined) {
+        if (!/^\d{1,9}$/.test(params.max_age)) throw new RedirectableError('invalid_request', 'max_age must be a number of seconds');
+        maxAge = Number(params.max_age);
+      }
+      const claims = parseClaimsRequest(params.claims);
+      if (claims instanceof Error) throw new RedirectableError('invalid_request', claims.message);
+      const hintedSubject = params.id_token_hint !== undefined ? this.hintedSubject(params.id_token_hint) : undefined;
+      return {
+        ...base,
+        responseType,
+        responseParts: parts,
+        scopes,
+        prompt,
+        nonce: params.nonce,
+        maxAge,
+        loginHint: params.login_hint,
+        hintedSubject,
+        claims,
+        ...pkce,
+      };
     } catch (error) {
       if (error instanceof RedirectableError) return fail(error.error, error.description);
       throw error;
@@ -191,9 +248,20 @@ export class AuthorizeService {
     return { codeChallenge: challenge, codeChallengeMethod: method };
   }
 
-  /** Parameters to come back with, without the prompt value that brought up the page. */
+  /** The subject of an ID token we issued (signature checked, expiry not: it may be old). */
+  private hintedSubject(hint: string): string {
+    const decoded = decodeJwt(hint);
+    const key = decoded && typeof decoded.header.kid === 'string' ? this.keys.verificationKey(decoded.header.kid) : undefined;
+    const valid = decoded && key && verifyJwtSignature(decoded, key.alg, key.publicKey) && decoded.payload.iss === this.config.issuer;
+    if (!valid || typeof decoded.payload.sub !== 'string')
+      throw new RedirectableError('invalid_request', 'id_token_hint is not an ID token issued by this server');
+    return decoded.payload.sub;
+  }
+
+  /** Parameters to come back with, without what brought up the page (prompt value, max_age). */
   private returnTo(request: AuthorizationRequest, satisfied: 'login' | 'consent'): string {
     const params = new URLSearchParams(request.params);
+    if (satisfied === 'login') params.delete('max_age');
     const prompt = [...request.prompt].filter((value) => value !== satisfied && value !== 'select_account');
     if (prompt.length > 0) params.set('prompt', prompt.join(' '));
     else params.delete('prompt');
@@ -201,34 +269,50 @@ export class AuthorizeService {
   }
 
   private async issue(request: AuthorizationRequest, user: User, session: Session): Promise<AuthorizeOutcome> {
-    if (request.responseType === 'code') {
-      const code = await this.codes.issue({
-        clientId: request.client.clientId,
+    const { client, responseParts: parts } = request;
+    const authTime = session.authTime ?? new Date();
+    const response: Record<string, string> = {};
+    if (parts.has('code')) {
+      response.code = await this.codes.issue({
+        clientId: client.clientId,
         redirectUri: request.redirectUri,
         redirectUriGiven: request.redirectUriGiven,
         scopes: request.scopes,
         subject: user.id,
         sessionId: session.id,
-        authTime: session.authTime ?? new Date(),
+        authTime,
         codeChallenge: request.codeChallenge ?? null,
         codeChallengeMethod: request.codeChallengeMethod ?? null,
-        nonce: request.params.nonce ?? null,
+        nonce: request.nonce ?? null,
+        claims: request.claims ?? null,
       });
-      return this.respond(request, { code });
     }
-    // Implicit grant (RFC 6749 §4.2): an access token in the fragment, never a refresh token.
-    const tokens = await this.issuer.issue({
-      client: request.client,
-      subject: user.id,
-      scopes: request.scopes,
-      binding: { kind: 'new', grantType: 'implicit', refreshToken: false, sessionId: session.id, authTime: session.authTime ?? undefined },
-    });
-    return this.respond(request, {
-      access_token: tokens.access_token,
-      token_type: tokens.token_type,
-      expires_in: String(tokens.expires_in),
-      scope: tokens.scope,
-    });
+    if (parts.has('token')) {
+      // Implicit (RFC 6749 §4.2) and hybrid: an access token in the fragment, never a refresh token.
+      const tokens = await this.issuer.issue({
+        client,
+        subject: user.id,
+        scopes: request.scopes.filter((scope) => scope !== 'offline_access'),
+        binding: { kind: 'new', grantType: 'implicit', refreshToken: false, sessionId: session.id, authTime },
+      });
+      Object.assign(response, { access_token: tokens.access_token, token_type: tokens.token_type, expires_in: String(tokens.expires_in), scope: tokens.scope });
+    }
+    if (parts.has('id_token')) {
+      response.id_token = this.idTokens.create({
+        client,
+        user,
+        scopes: request.scopes,
+        authTime,
+        nonce: request.nonce,
+        sessionId: session.id,
+        accessToken: response.access_token,
+        code: response.code,
+        requestedClaims: request.claims?.id_token,
+        // Core §5.4: with no access token to call UserInfo, the scope claims go into the ID token.
+        includeScopeClaims: !parts.has('token') && !parts.has('code'),
+      });
+    }
+    return this.respond(request, response);
   }
 
   private errorResponse(request: Pick<AuthorizationRequest, 'redirectUri' | 'responseMode' | 'state'>, error: string, description: string): AuthorizeOutcome {

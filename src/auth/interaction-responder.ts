@@ -40,6 +40,7 @@ export class InteractionResponder {
           csrfToken: session.csrfToken,
           returnTo: outcome.returnTo,
           clientName: outcome.request.client.clientName ?? outcome.request.client.clientId,
+          username: outcome.loginHint,
           formTargets: [formTarget(outcome.request.redirectUri)],
         });
         return sendPage(reply, page, cookie ? { 'set-cookie': cookie } : {});

@@ -55,6 +55,9 @@ describe('validateClientMetadata defaults', () => {
       accessTokenTtl: null,
       refreshTokenTtl: null,
       firstParty: false,
+      allowedCorsOrigins: [],
+      requirePkce: true,
+      allowPlainPkce: false,
       metadata: {},
     });
   });
@@ -163,8 +166,9 @@ describe('validateClientMetadata grant and response types', () => {
     invalidMetadata({ ...minimal, response_types: ['code', 'code token'] }, 'implicit');
   });
 
-  it('accepts code id_token (hybrid) with authorization_code alone, and code token with both grants', () => {
-    expect(validate({ ...minimal, response_types: ['code', 'code id_token'] }).responseTypes).toEqual(['code', 'code id_token']);
+  it('accepts hybrid response types only with both the authorization_code and implicit grants (OpenID Connect Registration §2)', () => {
+    invalidMetadata({ ...minimal, response_types: ['code', 'code id_token'] }, 'implicit');
+    expect(validate({ ...minimal, grant_types: ['authorization_code', 'implicit'], response_types: ['code', 'code id_token'] }).responseTypes).toEqual(['code', 'code id_token']);
     expect(validate({ ...minimal, grant_types: ['authorization_code', 'implicit'], response_types: ['code token'] }).responseTypes).toEqual(['code token']);
   });
 

@@ -5,6 +5,8 @@ import { TokenEndpointAuthMethod } from './client.entity';
 export const KNOWN_GRANT_TYPES = ['authorization_code', 'implicit', 'password', 'client_credentials', 'refresh_token'] as const;
 export const TOKEN_ENDPOINT_AUTH_METHODS: TokenEndpointAuthMethod[] = ['client_secret_basic', 'client_secret_post', 'none'];
 export const DEFAULT_CLIENT_SCOPE = 'openid profile email';
+/** Algorithms for ID tokens and signed UserInfo: the server's key types, and HS256 with the client secret. */
+export const SIGNING_ALGORITHMS = ['RS256', 'ES256', 'PS256', 'EdDSA', 'HS256'] as const;
 /** Longest access- or refresh-token lifetime a client may ask for. */
 export const MAX_CLIENT_ACCESS_TOKEN_TTL = 86400;
 export const MAX_CLIENT_REFRESH_TOKEN_TTL = 365 * 86400;
@@ -181,7 +183,7 @@ export function validateClientMetadata(raw: unknown, options: MetadataOptions): 
     if (parts.includes('code') && !grantTypes.includes('authorization_code')) {
       throw invalidMetadata(`response type ${responseType} needs the authorization_code grant type`);
     }
-    if ((parts.includes('token') || (parts.includes('id_token') && !parts.includes('code'))) && !grantTypes.includes('implicit')) {
+    if ((parts.includes('token') || parts.includes('id_token')) && !grantTypes.includes('implicit')) {
       throw invalidMetadata(`response type ${responseType} needs the implicit grant type`);
     }
   }
@@ -210,6 +212,14 @@ export function validateClientMetadata(raw: unknown, options: MetadataOptions): 
     const value = optionalString(input, field);
     if (value !== undefined) metadata[field] = value;
   }
+  for (const field of ['id_token_signed_response_alg', 'userinfo_signed_response_alg']) {
+    const alg = metadata[field];
+    if (alg !== undefined && !(SIGNING_ALGORITHMS as readonly string[]).includes(alg as string)) {
+      throw invalidMetadata(`${field} must be one of ${SIGNING_ALGORITHMS.join(', ')}`);
+    }
+    if (alg === 'HS256' && tokenEndpointAuthMethod === 'none') throw invalidMetadata(`${field} HS256 needs a client secret (a confidential client)`);
+  }
+  if (metadata.subject_type !== undefined && metadata.subject_type !== 'public') throw invalidMetadata('subject_type must be public');
   if (typeof metadata.jwks_uri === 'string' && !String(metadata.jwks_uri).startsWith('https://')) {
     throw invalidMetadata('jwks_uri must use https');
   }

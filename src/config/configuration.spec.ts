@@ -57,6 +57,12 @@ describe('loadConfig defaults', () => {
       syncIntervalMs: 5000,
       logLevel: 'info',
       maintenanceIntervalSeconds: 60,
+      sessionTtl: 12 * 3600,
+      sessionIdleTtl: 3600,
+      authorizationCodeTtl: 60,
+      allowInsecureRedirectUris: false,
+      trustProxy: false,
+      loginRateLimit: 30,
     });
   });
 

@@ -145,7 +145,10 @@ export class RefreshTokenStore {
 
   /** Marks a grant revoked; returns false when it already was. */
   async revokeGrant(grantId: string, reason: string): Promise<boolean> {
-    const changed = await affectedRows(this.db, `UPDATE grants SET revoked_at = now(), revoked_reason = $2 WHERE id = $1 AND revoked_at IS NULL`, [grantId, reason]);
+    const changed = await affectedRows(this.db, `UPDATE grants SET revoked_at = now(), revoked_reason = $2 WHERE id = $1 AND revoked_at IS NULL`, [
+      grantId,
+      reason,
+    ]);
     return changed > 0;
   }
 }

@@ -1,4 +1,6 @@
 import { Client } from '../clients/client.entity';
+import { User } from '../users/user.entity';
+import { IdTokenContent } from './id-token.factory';
 
 /**
  * What a grant strategy decides; the TokenIssuer decides how it is issued.
@@ -17,6 +19,13 @@ export interface TokenGrant {
   subject: string;
   scopes: readonly string[];
   binding: GrantBinding;
+  /** OpenID Connect: when the scopes include openid, the ID token to issue alongside (Core §3.1.3.3). */
+  idToken?: Omit<IdTokenContent, 'client' | 'scopes' | 'accessToken'> & { user: User };
+}
+
+/** OpenID Connect: browser flows get a refresh token only with offline_access (Core §11); plain OAuth as the client registered. */
+export function wantsRefreshToken(client: Client, scopes: readonly string[]): boolean {
+  return client.grantTypes.includes('refresh_token') && (!scopes.includes('openid') || scopes.includes('offline_access'));
 }
 
 /** RFC 6749 §5.1 successful response. */
@@ -26,5 +35,6 @@ export interface TokenResponse {
   expires_in: number;
   scope: string;
   refresh_token?: string;
+  id_token?: string;
   [extension: string]: unknown;
 }

@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { AppConfig } from '../config/configuration';
 import { randomToken, sha256 } from '../common/crypto';
 import { KeyStore } from '../keys/key-store';
+import { IdTokenFactory } from './id-token.factory';
 import { RefreshTokenStore } from './refresh-token.store';
 import { TokenGrant, TokenResponse } from './token-grant';
 
@@ -15,6 +16,7 @@ export class TokenIssuer {
   constructor(
     private readonly keys: KeyStore,
     private readonly refreshTokens: RefreshTokenStore,
+    private readonly idTokens: IdTokenFactory,
     private readonly config: AppConfig,
   ) {}
 
@@ -65,6 +67,9 @@ export class TokenIssuer {
 
     const response: TokenResponse = { access_token: token, token_type: 'Bearer', expires_in: lifetime, scope };
     if (refreshToken) response.refresh_token = refreshToken;
+    if (grant.idToken && grant.scopes.includes('openid')) {
+      response.id_token = this.idTokens.create({ ...grant.idToken, client, scopes: grant.scopes, accessToken: token });
+    }
     return response;
   }
 

@@ -8,6 +8,7 @@ import { AccessTokenVerifier } from './access-token-verifier';
 import { DenyList } from './deny-list';
 import { ExpiredTokenCleanup } from './expired-token-cleanup';
 import { Grant } from './grant.entity';
+import { IdTokenFactory } from './id-token.factory';
 import { IntrospectionService } from './introspection.service';
 import { RefreshToken } from './refresh-token.entity';
 import { RefreshTokenStore } from './refresh-token.store';
@@ -21,7 +22,17 @@ import { TokenRevoker } from './token-revoker';
 @Module({
   imports: [TypeOrmModule.forFeature([Grant, RefreshToken, Revocation]), DatabaseModule, KeysModule, ClientsModule, AuditModule],
   controllers: [TokenEndpointsController],
-  providers: [ExpiredTokenCleanup, TokenIssuer, RefreshTokenStore, DenyList, RevocationService, AccessTokenVerifier, IntrospectionService, TokenRevoker],
-  exports: [ExpiredTokenCleanup, TokenIssuer, RefreshTokenStore, RevocationService, AccessTokenVerifier, DenyList],
+  providers: [
+    IdTokenFactory,
+    ExpiredTokenCleanup,
+    TokenIssuer,
+    RefreshTokenStore,
+    DenyList,
+    RevocationService,
+    AccessTokenVerifier,
+    IntrospectionService,
+    TokenRevoker,
+  ],
+  exports: [IdTokenFactory, ExpiredTokenCleanup, TokenIssuer, RefreshTokenStore, RevocationService, AccessTokenVerifier, DenyList],
 })
 export class TokensModule {}

@@ -169,7 +169,7 @@ describe('authorization endpoint (RFC 6749 §3.1, §4.1.2.1; RFC 7636; RFC 9207)
     const metadata = (await (await fetch(`${gatehouse.baseUrl}/.well-known/oauth-authorization-server`)).json()) as Record<string, unknown>;
     expect(metadata).toMatchObject({
       authorization_endpoint: `${gatehouse.config.issuer}/oauth/authorize`,
-      response_types_supported: ['code', 'token'],
+      response_types_supported: ['code', 'token', 'id_token', 'id_token token', 'code id_token', 'code token', 'code id_token token'],
       response_modes_supported: ['query', 'fragment', 'form_post'],
       code_challenge_methods_supported: ['S256'],
       authorization_response_iss_parameter_supported: true,

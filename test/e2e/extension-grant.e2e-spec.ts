@@ -58,7 +58,9 @@ describe('extension grant from a separate module', () => {
 
   it('is listed in grant_types_supported next to the built-in grants', async () => {
     const metadata = await request<{ grant_types_supported: string[] }>(`${t.baseUrl}/.well-known/oauth-authorization-server`);
-    expect([...metadata.body.grant_types_supported].sort()).toEqual(['client_credentials', 'password', 'refresh_token', TEST_GRANT].sort());
+    expect([...metadata.body.grant_types_supported].sort()).toEqual(
+      ['authorization_code', 'client_credentials', 'implicit', 'password', 'refresh_token', TEST_GRANT].sort(),
+    );
   });
 
   it('issues tokens through the token endpoint for a client registered for it', async () => {

@@ -48,10 +48,10 @@ describe('metadata, JWKS, health and docs', () => {
       expect((await request(metadata.service_documentation as string)).status).toBe(200);
     });
 
-    it('lists exactly the grant types of the registered grant strategies', () => {
+    it('lists exactly the grant types of the registered grant strategies, plus implicit (an authorization-endpoint grant)', () => {
       const registered = t.app.get(GrantRegistry).grantTypes();
-      expect([...(metadata.grant_types_supported as string[])].sort()).toEqual([...registered].sort());
-      expect([...registered].sort()).toEqual(['client_credentials', 'password', 'refresh_token']);
+      expect([...(metadata.grant_types_supported as string[])].sort()).toEqual([...registered, 'implicit'].sort());
+      expect([...registered].sort()).toEqual(['authorization_code', 'client_credentials', 'password', 'refresh_token']);
     });
 
     it('lists the client authentication methods the endpoints accept', () => {

@@ -6,7 +6,8 @@ import { constantTimeEqual } from '../../common/crypto';
 import { FormParams } from '../../common/form';
 import { invalidGrant, invalidRequest } from '../../common/oauth-error';
 import { RevocationService } from '../../tokens/revocation.service';
-import { TokenGrant } from '../../tokens/token-grant';
+import { TokenGrant, wantsRefreshToken } from '../../tokens/token-grant';
+import { UsersService } from '../../users/users.service';
 import { AuthorizationCodeRecord, AuthorizationCodesService } from '../authorization-codes.service';
 import { GrantContext, GrantStrategy, TokenGrantStrategy } from './grant-strategy';
 
@@ -26,6 +27,7 @@ export class AuthorizationCodeGrant implements GrantStrategy {
     private readonly codes: AuthorizationCodesService,
     private readonly revocation: RevocationService,
     private readonly audit: AuditLog,
+    private readonly users: UsersService,
   ) {}
 
   async handle(client: Client, params: FormParams, context: GrantContext): Promise<TokenGrant> {
@@ -38,6 +40,8 @@ export class AuthorizationCodeGrant implements GrantStrategy {
     this.checkRedirectUri(code, params.redirect_uri);
     this.checkVerifier(code, params.code_verifier);
     if (!(await this.codes.consume(params.code))) return this.replayed(code, client, context);
+    const user = code.scopes.includes('openid') ? await this.users.findBySubject(code.subject) : null;
+    if (code.scopes.includes('openid') && (!user || user.disabled)) throw invalidGrant('the user of this code cannot sign in any more');
     return {
       client,
       subject: code.subject,
@@ -46,10 +50,11 @@ export class AuthorizationCodeGrant implements GrantStrategy {
         kind: 'new',
         grantType: this.grantType,
         grantId: code.grantId,
-        refreshToken: client.grantTypes.includes('refresh_token'),
+        refreshToken: wantsRefreshToken(client, code.scopes),
         sessionId: code.sessionId,
         authTime: code.authTime,
       },
+      ...(user ? { idToken: { user, authTime: code.authTime, nonce: code.nonce, sessionId: code.sessionId, requestedClaims: code.claims?.id_token } } : {}),
     };
   }
 

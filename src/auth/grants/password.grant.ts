@@ -46,6 +46,7 @@ export class PasswordGrant implements GrantStrategy {
       subject: result.user.id,
       scopes,
       binding: { kind: 'new', grantType: this.grantType, refreshToken: client.grantTypes.includes('refresh_token'), authTime: new Date() },
+      idToken: { user: result.user, authTime: new Date() },
     };
   }
 }

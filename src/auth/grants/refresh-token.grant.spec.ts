@@ -4,6 +4,7 @@ import { sha256 } from '../../common/crypto';
 import { AppConfig } from '../../config/configuration';
 import { GrantRecord, RefreshTokenState, RefreshTokenStore } from '../../tokens/refresh-token.store';
 import { RevocationService } from '../../tokens/revocation.service';
+import { UsersService } from '../../users/users.service';
 import { TokenIssuer } from '../../tokens/token-issuer';
 import { RefreshTokenGrant } from './refresh-token.grant';
 
@@ -51,6 +52,7 @@ function refreshGrant(reuseGraceSeconds = 0): RefreshTokenGrant {
     { revokeGrant } as unknown as RevocationService,
     { refreshTokenExpiry } as unknown as TokenIssuer,
     { refreshTokenReuseGrace: reuseGraceSeconds } as AppConfig,
+    { findBySubject: vi.fn().mockResolvedValue({ id: 'user-1', disabled: false }) } as unknown as UsersService,
   );
 }
 

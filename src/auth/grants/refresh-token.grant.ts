@@ -6,7 +6,9 @@ import { FormParams } from '../../common/form';
 import { invalidGrant, invalidRequest } from '../../common/oauth-error';
 import { RefreshTokenStore } from '../../tokens/refresh-token.store';
 import { RevocationService } from '../../tokens/revocation.service';
+import { GrantRecord } from '../../tokens/refresh-token.store';
 import { TokenGrant } from '../../tokens/token-grant';
+import { UsersService } from '../../users/users.service';
 import { TokenIssuer } from '../../tokens/token-issuer';
 import { resolveScopes } from '../scope-policy';
 import { GrantContext, GrantStrategy, TokenGrantStrategy } from './grant-strategy';
@@ -26,6 +28,7 @@ export class RefreshTokenGrant implements GrantStrategy {
     private readonly revocation: RevocationService,
     private readonly issuer: TokenIssuer,
     private readonly config: AppConfig,
+    private readonly users: UsersService,
   ) {}
 
   async handle(client: Client, params: FormParams, context: GrantContext): Promise<TokenGrant> {
@@ -46,6 +49,7 @@ export class RefreshTokenGrant implements GrantStrategy {
       subject: grant.subject,
       scopes,
       binding: { kind: 'existing', grantId: grant.id, refreshToken: successor, sessionId: grant.sessionId, authTime: grant.authTime },
+      ...(await this.idToken(grant, scopes)),
     };
   }
 
@@ -66,6 +70,7 @@ export class RefreshTokenGrant implements GrantStrategy {
         subject: state.grant.subject,
         scopes,
         binding: { kind: 'existing', grantId: state.grant.id, refreshToken: successor, sessionId: state.grant.sessionId, authTime: state.grant.authTime },
+        ...(await this.idToken(state.grant, scopes)),
       };
     }
     await this.revocation.revokeGrant(state.grant.id, 'refresh_token_reuse', {
@@ -74,5 +79,13 @@ export class RefreshTokenGrant implements GrantStrategy {
       ...(context.remoteAddress ? { remoteAddress: context.remoteAddress } : {}),
     });
     throw invalidGrant('refresh token was already used; the grant is revoked');
+  }
+
+  /** OpenID Connect Core §12.2: a refreshed ID token for grants that include openid (signed by today's key). */
+  private async idToken(grant: GrantRecord, scopes: readonly string[]): Promise<Pick<TokenGrant, 'idToken'>> {
+    if (!scopes.includes('openid')) return {};
+    const user = await this.users.findBySubject(grant.subject);
+    if (!user || user.disabled) throw invalidGrant('the user of this grant cannot sign in any more');
+    return { idToken: { user, authTime: grant.authTime ?? new Date(), sessionId: grant.sessionId } };
   }
 }

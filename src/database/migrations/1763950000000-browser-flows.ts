@@ -49,6 +49,7 @@ export class BrowserFlows1763950000000 implements MigrationInterface {
         code_challenge text,
         code_challenge_method text,
         nonce text,
+        claims jsonb,
         grant_id uuid NOT NULL,
         created_at timestamptz NOT NULL DEFAULT now(),
         expires_at timestamptz NOT NULL,
