@@ -298,7 +298,7 @@ export class AuthorizeService {
       Object.assign(response, { access_token: tokens.access_token, token_type: tokens.token_type, expires_in: String(tokens.expires_in), scope: tokens.scope });
     }
     if (parts.has('id_token')) {
-      response.id_token = this.idTokens.create({
+      response.id_token = await this.idTokens.create({
         client,
         user,
         scopes: request.scopes,

@@ -1,4 +1,5 @@
 import { OAuthError } from '../common/oauth-error';
+import { CONTENT_ENCRYPTION_ALGORITHMS, KEY_ENCRYPTION_ALGORITHMS, SECRET_BASED_ALGORITHMS } from '../common/jwe-algorithms';
 import { TokenEndpointAuthMethod } from './client.entity';
 
 /** Grant types Gatehouse knows by name; extension grants are absolute URIs. */
@@ -218,6 +219,23 @@ export function validateClientMetadata(raw: unknown, options: MetadataOptions): 
       throw invalidMetadata(`${field} must be one of ${SIGNING_ALGORITHMS.join(', ')}`);
     }
     if (alg === 'HS256' && tokenEndpointAuthMethod === 'none') throw invalidMetadata(`${field} HS256 needs a client secret (a confidential client)`);
+  }
+  for (const purpose of ['id_token', 'userinfo']) {
+    const alg = metadata[`${purpose}_encrypted_response_alg`];
+    const enc = metadata[`${purpose}_encrypted_response_enc`];
+    if (enc !== undefined && alg === undefined) throw invalidMetadata(`${purpose}_encrypted_response_enc needs ${purpose}_encrypted_response_alg`);
+    if (alg === undefined) continue;
+    if (!(KEY_ENCRYPTION_ALGORITHMS as readonly string[]).includes(alg as string)) {
+      throw invalidMetadata(`${purpose}_encrypted_response_alg must be one of ${KEY_ENCRYPTION_ALGORITHMS.join(', ')}`);
+    }
+    if (enc !== undefined && !(CONTENT_ENCRYPTION_ALGORITHMS as readonly string[]).includes(enc as string)) {
+      throw invalidMetadata(`${purpose}_encrypted_response_enc must be one of ${CONTENT_ENCRYPTION_ALGORITHMS.join(', ')}`);
+    }
+    if (SECRET_BASED_ALGORITHMS.has(alg as string)) {
+      if (tokenEndpointAuthMethod === 'none') throw invalidMetadata(`${purpose}_encrypted_response_alg ${String(alg)} needs a client secret`);
+    } else if (input.jwks === undefined && metadata.jwks_uri === undefined) {
+      throw invalidMetadata(`${purpose}_encrypted_response_alg ${String(alg)} needs the client's jwks or jwks_uri`);
+    }
   }
   if (metadata.subject_type !== undefined && metadata.subject_type !== 'public') throw invalidMetadata('subject_type must be public');
   if (typeof metadata.jwks_uri === 'string' && !String(metadata.jwks_uri).startsWith('https://')) {

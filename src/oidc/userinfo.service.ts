@@ -4,6 +4,7 @@ import { ClientsService } from '../clients/clients.service';
 import { OAuthError } from '../common/oauth-error';
 import { AccessTokenVerifier } from '../tokens/access-token-verifier';
 import { IdTokenFactory } from '../tokens/id-token.factory';
+import { TokenEncryption } from '../tokens/token-encryption';
 import { UsersService } from '../users/users.service';
 import { userClaims } from './claims';
 
@@ -22,6 +23,7 @@ export class UserInfoService {
     private readonly users: UsersService,
     private readonly clients: ClientsService,
     private readonly idTokens: IdTokenFactory,
+    private readonly encryption: TokenEncryption,
     private readonly config: AppConfig,
   ) {}
 
@@ -46,7 +48,11 @@ export class UserInfoService {
     const client = await this.clients.find(claims.client_id);
     const alg = client?.metadata.userinfo_signed_response_alg;
     if (client && typeof alg === 'string') {
-      return { kind: 'jwt', token: this.idTokens.sign(client, { ...released, iss: this.config.issuer, aud: client.clientId }, alg) };
+      const signed = this.idTokens.sign(client, { ...released, iss: this.config.issuer, aud: client.clientId }, alg);
+      return { kind: 'jwt', token: await this.encryption.protect(client, signed, 'userinfo') };
+    }
+    if (client && this.encryption.wantsEncryption(client, 'userinfo')) {
+      return { kind: 'jwt', token: await this.encryption.protect(client, JSON.stringify(released), 'userinfo', false) };
     }
     return { kind: 'json', claims: released };
   }

@@ -7,6 +7,7 @@ import { AsymmetricAlgorithm, ASYMMETRIC_ALGORITHMS } from '../common/jwt';
 import { KeyStore } from '../keys/key-store';
 import { userClaims } from '../oidc/claims';
 import { User } from '../users/user.entity';
+import { TokenEncryption } from './token-encryption';
 
 /** ID-token signing algorithms: the asymmetric ones, and HS256 with the client secret. */
 export const ID_TOKEN_SIGNING_ALGORITHMS = [...ASYMMETRIC_ALGORITHMS, 'HS256'] as const;
@@ -47,10 +48,12 @@ export class IdTokenFactory {
   constructor(
     private readonly keys: KeyStore,
     private readonly clients: ClientsService,
+    private readonly encryption: TokenEncryption,
     private readonly config: AppConfig,
   ) {}
 
-  create(content: IdTokenContent): string {
+  /** A signed ID token, encrypted too when the client registered id_token_encrypted_response_alg. */
+  async create(content: IdTokenContent): Promise<string> {
     const { client, user } = content;
     const now = Math.floor(Date.now() / 1000);
     const claims: Record<string, unknown> = {
@@ -69,7 +72,7 @@ export class IdTokenFactory {
     if (content.accessToken) claims.at_hash = halfHash(content.accessToken);
     if (content.code) claims.c_hash = halfHash(content.code);
     const released = userClaims(user, content.includeScopeClaims ? content.scopes : [], content.requestedClaims);
-    return this.sign(client, { ...released, ...claims });
+    return this.encryption.protect(client, this.sign(client, { ...released, ...claims }), 'id_token');
   }
 
   /** Signs any OpenID Connect JWT for a client with its registered algorithm (ID tokens, signed UserInfo). */

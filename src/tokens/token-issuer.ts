@@ -68,7 +68,7 @@ export class TokenIssuer {
     const response: TokenResponse = { access_token: token, token_type: 'Bearer', expires_in: lifetime, scope };
     if (refreshToken) response.refresh_token = refreshToken;
     if (grant.idToken && grant.scopes.includes('openid')) {
-      response.id_token = this.idTokens.create({ ...grant.idToken, client, scopes: grant.scopes, accessToken: token });
+      response.id_token = await this.idTokens.create({ ...grant.idToken, client, scopes: grant.scopes, accessToken: token });
     }
     return response;
   }

@@ -9,6 +9,7 @@ import { DenyList } from './deny-list';
 import { ExpiredTokenCleanup } from './expired-token-cleanup';
 import { Grant } from './grant.entity';
 import { IdTokenFactory } from './id-token.factory';
+import { TokenEncryption } from './token-encryption';
 import { IntrospectionService } from './introspection.service';
 import { RefreshToken } from './refresh-token.entity';
 import { RefreshTokenStore } from './refresh-token.store';
@@ -23,6 +24,7 @@ import { TokenRevoker } from './token-revoker';
   imports: [TypeOrmModule.forFeature([Grant, RefreshToken, Revocation]), DatabaseModule, KeysModule, ClientsModule, AuditModule],
   controllers: [TokenEndpointsController],
   providers: [
+    TokenEncryption,
     IdTokenFactory,
     ExpiredTokenCleanup,
     TokenIssuer,
@@ -33,6 +35,6 @@ import { TokenRevoker } from './token-revoker';
     IntrospectionService,
     TokenRevoker,
   ],
-  exports: [IdTokenFactory, ExpiredTokenCleanup, TokenIssuer, RefreshTokenStore, RevocationService, AccessTokenVerifier, DenyList],
+  exports: [TokenEncryption, IdTokenFactory, ExpiredTokenCleanup, TokenIssuer, RefreshTokenStore, RevocationService, AccessTokenVerifier, DenyList],
 })
 export class TokensModule {}
