@@ -14,6 +14,7 @@ import { decodeJwt, verifyJwtSignature } from '../common/jwt';
 import { KeyStore } from '../keys/key-store';
 import { ClaimsRequest, parseClaimsRequest } from '../oidc/claims';
 import { IdTokenFactory } from '../tokens/id-token.factory';
+import { SubjectIdentifiers } from '../tokens/subject-identifiers';
 
 export type ResponseMode = 'query' | 'fragment' | 'form_post';
 
@@ -93,6 +94,7 @@ export class AuthorizeService {
     private readonly issuer: TokenIssuer,
     private readonly idTokens: IdTokenFactory,
     private readonly keys: KeyStore,
+    private readonly subjects: SubjectIdentifiers,
     private readonly config: AppConfig,
   ) {}
 
@@ -104,7 +106,7 @@ export class AuthorizeService {
     const user = session?.userId ? await this.users.findBySubject(session.userId) : null;
     const signedIn = session !== undefined && user !== null && !user.disabled;
     const tooOld = signedIn && request.maxAge !== undefined && (session.authTime?.getTime() ?? 0) + request.maxAge * 1000 < Date.now();
-    const otherUser = signedIn && request.hintedSubject !== undefined && request.hintedSubject !== user.id;
+    const otherUser = signedIn && request.hintedSubject !== undefined && request.hintedSubject !== this.subjects.subjectFor(request.client, user.id);
     if (!signedIn || request.prompt.has('login') || tooOld || otherUser) {
       if (request.prompt.has('none')) return this.errorResponse(request, 'login_required', 'the user must sign in');
       return { kind: 'login', request, returnTo: this.returnTo(request, 'login'), loginHint: request.loginHint };

@@ -57,7 +57,7 @@ export class MetadataController {
       scopes_supported: [...STANDARD_SCOPES, 'notes:read', 'notes:write'],
       claims_supported: SUPPORTED_CLAIMS,
       claims_parameter_supported: true,
-      subject_types_supported: ['public'],
+      subject_types_supported: ['public', 'pairwise'],
       id_token_signing_alg_values_supported: SIGNING_ALGORITHMS,
       userinfo_signing_alg_values_supported: SIGNING_ALGORITHMS,
       acr_values_supported: [ACR_PASSWORD],

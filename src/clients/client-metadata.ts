@@ -237,7 +237,16 @@ export function validateClientMetadata(raw: unknown, options: MetadataOptions): 
       throw invalidMetadata(`${purpose}_encrypted_response_alg ${String(alg)} needs the client's jwks or jwks_uri`);
     }
   }
-  if (metadata.subject_type !== undefined && metadata.subject_type !== 'public') throw invalidMetadata('subject_type must be public');
+  if (metadata.subject_type !== undefined && metadata.subject_type !== 'public' && metadata.subject_type !== 'pairwise') {
+    throw invalidMetadata('subject_type must be public or pairwise');
+  }
+  if (metadata.subject_type === 'pairwise' && metadata.sector_identifier_uri === undefined) {
+    const hosts = new Set(redirectUris.map((uri) => new URL(uri).host));
+    if (hosts.size > 1) throw invalidMetadata('pairwise clients with redirect URIs on several hosts need a sector_identifier_uri');
+  }
+  if (typeof metadata.sector_identifier_uri === 'string' && !metadata.sector_identifier_uri.startsWith('https://')) {
+    throw invalidMetadata('sector_identifier_uri must use https');
+  }
   if (typeof metadata.jwks_uri === 'string' && !String(metadata.jwks_uri).startsWith('https://')) {
     throw invalidMetadata('jwks_uri must use https');
   }

@@ -4,6 +4,7 @@ import { ClientsService } from '../clients/clients.service';
 import { OAuthError } from '../common/oauth-error';
 import { AccessTokenVerifier } from '../tokens/access-token-verifier';
 import { IdTokenFactory } from '../tokens/id-token.factory';
+import { SubjectIdentifiers } from '../tokens/subject-identifiers';
 import { TokenEncryption } from '../tokens/token-encryption';
 import { UsersService } from '../users/users.service';
 import { userClaims } from './claims';
@@ -24,6 +25,7 @@ export class UserInfoService {
     private readonly clients: ClientsService,
     private readonly idTokens: IdTokenFactory,
     private readonly encryption: TokenEncryption,
+    private readonly subjects: SubjectIdentifiers,
     private readonly config: AppConfig,
   ) {}
 
@@ -44,8 +46,8 @@ export class UserInfoService {
     }
     const user = await this.users.findBySubject(claims.sub);
     if (!user || user.disabled) throw invalid();
-    const released = { sub: user.id, ...userClaims(user, scopes) };
     const client = await this.clients.find(claims.client_id);
+    const released = { sub: client ? this.subjects.subjectFor(client, user.id) : user.id, ...userClaims(user, scopes) };
     const alg = client?.metadata.userinfo_signed_response_alg;
     if (client && typeof alg === 'string') {
       const signed = this.idTokens.sign(client, { ...released, iss: this.config.issuer, aud: client.clientId }, alg);

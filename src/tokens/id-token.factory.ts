@@ -7,6 +7,7 @@ import { AsymmetricAlgorithm, ASYMMETRIC_ALGORITHMS } from '../common/jwt';
 import { KeyStore } from '../keys/key-store';
 import { userClaims } from '../oidc/claims';
 import { User } from '../users/user.entity';
+import { SubjectIdentifiers } from './subject-identifiers';
 import { TokenEncryption } from './token-encryption';
 
 /** ID-token signing algorithms: the asymmetric ones, and HS256 with the client secret. */
@@ -49,6 +50,7 @@ export class IdTokenFactory {
     private readonly keys: KeyStore,
     private readonly clients: ClientsService,
     private readonly encryption: TokenEncryption,
+    private readonly subjects: SubjectIdentifiers,
     private readonly config: AppConfig,
   ) {}
 
@@ -58,7 +60,7 @@ export class IdTokenFactory {
     const now = Math.floor(Date.now() / 1000);
     const claims: Record<string, unknown> = {
       iss: this.config.issuer,
-      sub: user.id,
+      sub: this.subjects.subjectFor(client, user.id),
       aud: client.clientId,
       exp: now + ID_TOKEN_TTL_SECONDS,
       iat: now,

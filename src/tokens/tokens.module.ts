@@ -9,6 +9,7 @@ import { DenyList } from './deny-list';
 import { ExpiredTokenCleanup } from './expired-token-cleanup';
 import { Grant } from './grant.entity';
 import { IdTokenFactory } from './id-token.factory';
+import { SubjectIdentifiers } from './subject-identifiers';
 import { TokenEncryption } from './token-encryption';
 import { IntrospectionService } from './introspection.service';
 import { RefreshToken } from './refresh-token.entity';
@@ -25,6 +26,7 @@ import { TokenRevoker } from './token-revoker';
   controllers: [TokenEndpointsController],
   providers: [
     TokenEncryption,
+    SubjectIdentifiers,
     IdTokenFactory,
     ExpiredTokenCleanup,
     TokenIssuer,
@@ -35,6 +37,6 @@ import { TokenRevoker } from './token-revoker';
     IntrospectionService,
     TokenRevoker,
   ],
-  exports: [TokenEncryption, IdTokenFactory, ExpiredTokenCleanup, TokenIssuer, RefreshTokenStore, RevocationService, AccessTokenVerifier, DenyList],
+  exports: [SubjectIdentifiers, TokenEncryption, IdTokenFactory, ExpiredTokenCleanup, TokenIssuer, RefreshTokenStore, RevocationService, AccessTokenVerifier, DenyList],
 })
 export class TokensModule {}
