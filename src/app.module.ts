@@ -9,6 +9,7 @@ import { DatabaseModule } from './database/database.module';
 import { HealthModule } from './health/health.module';
 import { KeysModule } from './keys/keys.module';
 import { LoggingModule } from './logging/logging.module';
+import { LogoutModule } from './logout/logout.module';
 import { OidcModule } from './oidc/oidc.module';
 import { PagesModule } from './pages/pages.module';
 import { ResourceModule } from './resource/resource.module';
@@ -35,6 +36,7 @@ export class AppModule {
         OidcModule,
         HealthModule,
         PagesModule,
+        LogoutModule,
         AdminSocketModule,
         ...extensions,
       ],

@@ -296,6 +296,7 @@ export class AuthorizeService {
         subject: user.id,
         scopes: request.scopes.filter((scope) => scope !== 'offline_access'),
         binding: { kind: 'new', grantType: 'implicit', refreshToken: false, sessionId: session.id, authTime },
+        ...(request.claims?.userinfo ? { userinfoClaims: Object.keys(request.claims.userinfo) } : {}),
       });
       Object.assign(response, { access_token: tokens.access_token, token_type: tokens.token_type, expires_in: String(tokens.expires_in), scope: tokens.scope });
     }

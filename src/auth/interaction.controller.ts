@@ -5,6 +5,7 @@ import { AppConfig } from '../config/configuration';
 import { readForm } from '../common/form';
 import { sendPage } from '../pages/page-response';
 import { errorPage, loggedOutPage, loginPage, signedInPage } from '../pages/pages';
+import { LogoutService } from '../logout/logout.service';
 import { clearedSessionCookie, readSessionCookie, sessionCookie } from '../sessions/session-cookie';
 import { SessionsService } from '../sessions/sessions.service';
 import { InteractionFailure, InteractionService } from './interaction.service';
@@ -21,6 +22,7 @@ export class InteractionController {
     private readonly sessions: SessionsService,
     private readonly responder: InteractionResponder,
     private readonly config: AppConfig,
+    private readonly logoutService: LogoutService,
   ) {}
 
   /** A sign-in page of its own, without an application (e.g. to manage consents). */
@@ -83,12 +85,14 @@ export class InteractionController {
     const form = readForm(request);
     const cookieValue = readSessionCookie(request);
     const session = await this.sessions.resolve(cookieValue);
+    let frontChannelUris: string[] = [];
     if (session) {
       const refused = this.interactions.checkForm(session, true, form);
       if (refused) return this.fail(reply, refused);
-      await this.sessions.end(session.id);
+      // The full logout: the session's grants end and its clients are told (src/logout/).
+      ({ frontChannelUris } = await this.logoutService.logout(session, 'user', request.ip));
     }
-    return sendPage(reply, loggedOutPage(), { 'set-cookie': clearedSessionCookie(this.config) });
+    return sendPage(reply, loggedOutPage({ frontChannelUris }), { 'set-cookie': clearedSessionCookie(this.config) });
   }
 
   private fail(reply: FastifyReply, failure: InteractionFailure): FastifyReply {

@@ -46,6 +46,7 @@ export class MetadataController {
       jwks_uri: `${issuer}/.well-known/jwks.json`,
       revocation_endpoint: `${issuer}/oauth/revoke`,
       introspection_endpoint: `${issuer}/oauth/introspect`,
+      ...(this.config.registrationEnabled ? { registration_endpoint: `${issuer}/oauth/register` } : {}),
       grant_types_supported: [...this.grants.grantTypes(), 'implicit'],
       response_types_supported: RESPONSE_TYPES,
       response_modes_supported: ['query', 'fragment', 'form_post'],
@@ -67,6 +68,11 @@ export class MetadataController {
       request_uri_parameter_supported: false,
       require_request_uri_registration: false,
       service_documentation: `${issuer}/docs`,
+      end_session_endpoint: `${issuer}/oauth/logout`,
+      backchannel_logout_supported: true,
+      backchannel_logout_session_supported: true,
+      frontchannel_logout_supported: true,
+      frontchannel_logout_session_supported: true,
     };
   }
 }

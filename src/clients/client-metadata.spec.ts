@@ -168,7 +168,10 @@ describe('validateClientMetadata grant and response types', () => {
 
   it('accepts hybrid response types only with both the authorization_code and implicit grants (OpenID Connect Registration §2)', () => {
     invalidMetadata({ ...minimal, response_types: ['code', 'code id_token'] }, 'implicit');
-    expect(validate({ ...minimal, grant_types: ['authorization_code', 'implicit'], response_types: ['code', 'code id_token'] }).responseTypes).toEqual(['code', 'code id_token']);
+    expect(validate({ ...minimal, grant_types: ['authorization_code', 'implicit'], response_types: ['code', 'code id_token'] }).responseTypes).toEqual([
+      'code',
+      'code id_token',
+    ]);
     expect(validate({ ...minimal, grant_types: ['authorization_code', 'implicit'], response_types: ['code token'] }).responseTypes).toEqual(['code token']);
   });
 

@@ -115,6 +115,20 @@ function validateRedirectUri(uri: string, allowInsecure: boolean): void {
   }
 }
 
+function validateLogoutUri(field: string, uri: string, allowInsecure: boolean): void {
+  let parsed: URL;
+  try {
+    parsed = new URL(uri);
+  } catch {
+    throw invalidMetadata(`${field} must be an absolute URI`);
+  }
+  if (parsed.hash || uri.includes('#')) throw invalidMetadata(`${field} must not contain a fragment`);
+  if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') throw invalidMetadata(`${field} must use https`);
+  if (parsed.protocol === 'http:' && !isLoopbackHost(parsed.hostname) && !allowInsecure) {
+    throw invalidMetadata(`${field} must use https (plain http is allowed on loopback addresses only)`);
+  }
+}
+
 function validateJwks(value: unknown): void {
   if (typeof value !== 'object' || value === null || !Array.isArray((value as { keys?: unknown }).keys)) {
     throw invalidMetadata('jwks must be a JSON Web Key Set: {"keys": [...]}');
@@ -253,6 +267,15 @@ export function validateClientMetadata(raw: unknown, options: MetadataOptions): 
   if (input.jwks !== undefined) metadata.jwks = input.jwks;
   const contacts = stringArray(input, 'contacts');
   if (contacts) metadata.contacts = contacts;
+  // Back-Channel Logout 1.0 §2.2, Front-Channel Logout 1.0 §2: absolute URIs, no fragment, https except on loopback.
+  for (const field of ['backchannel_logout_uri', 'frontchannel_logout_uri']) {
+    if (typeof metadata[field] === 'string') validateLogoutUri(field, metadata[field], options.allowInsecureRedirectUris === true);
+  }
+  for (const flag of ['backchannel_logout_session_required', 'frontchannel_logout_session_required']) {
+    if (input[flag] === undefined) continue;
+    if (typeof input[flag] !== 'boolean') throw invalidMetadata(`${flag} must be true or false`);
+    metadata[flag] = input[flag];
+  }
   const postLogoutRedirectUris = stringArray(input, 'post_logout_redirect_uris');
   if (postLogoutRedirectUris) {
     postLogoutRedirectUris.forEach((uri) => validateRedirectUri(uri, options.allowInsecureRedirectUris === true));

@@ -1,17 +1,21 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
+import { AuditModule } from '../audit/audit.module';
 import { DatabaseModule } from '../database/database.module';
+import { RateLimitModule } from '../rate-limit/rate-limit.module';
 import { Client } from './client.entity';
 import { ClientAuthGuard } from './client-auth.guard';
 import { ClientAuthenticator } from './client-authenticator';
 import { ClientsService } from './clients.service';
 import { CorsPolicy } from './cors-policy';
 import { CorsPreflightController } from './cors-preflight.controller';
+import { DynamicRegistrationService } from './dynamic-registration.service';
+import { RegistrationController } from './registration.controller';
 
 @Module({
-  imports: [TypeOrmModule.forFeature([Client]), DatabaseModule],
-  controllers: [CorsPreflightController],
-  providers: [ClientsService, ClientAuthenticator, ClientAuthGuard, CorsPolicy],
+  imports: [TypeOrmModule.forFeature([Client]), DatabaseModule, AuditModule, RateLimitModule],
+  controllers: [CorsPreflightController, RegistrationController],
+  providers: [ClientsService, ClientAuthenticator, ClientAuthGuard, CorsPolicy, DynamicRegistrationService],
   exports: [ClientsService, ClientAuthenticator, ClientAuthGuard, CorsPolicy],
 })
 export class ClientsModule {}

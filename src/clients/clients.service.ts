@@ -98,6 +98,32 @@ export class ClientsService implements OnModuleInit {
     return this.registrationResponse(await this.get(clientId), secret);
   }
 
+  /**
+   * Replaces a client's metadata as a whole (RFC 7592 §2.2): omitted fields return to
+   * their defaults. The secret is kept; a client that becomes confidential gets one (returned
+   * once), a client that becomes public loses it.
+   */
+  async replaceMetadata(clientId: string, metadata: unknown, options: { allowClientId: boolean }): Promise<ClientRegistrationResponse> {
+    const registration = validateClientMetadata(metadata, { ...options, allowInsecureRedirectUris: this.config.allowInsecureRedirectUris });
+    if (registration.clientId !== undefined && registration.clientId !== clientId) {
+      throw new OAuthError('invalid_client_metadata', 'client_id cannot be changed');
+    }
+    const client = await this.get(clientId);
+    const { secretHash: _hash, secretSealed: _sealed, ...fields } = this.toEntity(registration);
+    Object.assign(client, fields);
+    let secret: string | undefined;
+    if (client.isPublic) {
+      client.secretHash = null;
+      client.secretSealed = null;
+    } else if (!client.secretHash) {
+      secret = this.assignSecret(client);
+    }
+    await this.clients.save(client);
+    this.cache.delete(clientId);
+    await this.changes.publish('clients', clientId);
+    return this.registrationResponse(await this.get(clientId), secret);
+  }
+
   /** Constant-time check of a presented secret (no KDF: the secret has 256 bits of entropy). */
   verifySecret(client: Client | null, presented: string): boolean {
     const matches = constantTimeEqual(sha256(presented), client?.secretHash ?? UNKNOWN_CLIENT_HASH);

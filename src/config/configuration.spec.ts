@@ -63,6 +63,10 @@ describe('loadConfig defaults', () => {
       allowInsecureRedirectUris: false,
       trustProxy: false,
       loginRateLimit: 30,
+      registrationEnabled: true,
+      registrationInitialAccessToken: undefined,
+      registrationRateLimit: 20,
+      logoutRevokesOfflineAccess: false,
     });
   });
 
@@ -230,5 +234,26 @@ describe('loadConfig key-encryption key', () => {
     const error = configError({ DATA_DIR: dir });
     expect(error.setting).toBe('KEY_ENCRYPTION_KEY');
     expect(error.message).toContain(join(dir, 'key-encryption-key'));
+  });
+});
+
+describe('loadConfig dynamic client registration settings', () => {
+  it('reads REGISTRATION_ENABLED, REGISTRATION_INITIAL_ACCESS_TOKEN and REGISTRATION_RATE_LIMIT', () => {
+    const token = 'x'.repeat(20);
+    const config = loadConfig({ ...base, REGISTRATION_ENABLED: 'false', REGISTRATION_INITIAL_ACCESS_TOKEN: ` ${token} `, REGISTRATION_RATE_LIMIT: '5' });
+    expect(config).toMatchObject({ registrationEnabled: false, registrationInitialAccessToken: token, registrationRateLimit: 5 });
+  });
+
+  it.each([
+    ['REGISTRATION_ENABLED', 'maybe'],
+    ['REGISTRATION_RATE_LIMIT', '0'],
+    ['REGISTRATION_INITIAL_ACCESS_TOKEN', 'too-short'],
+    ['REGISTRATION_INITIAL_ACCESS_TOKEN', 'has spaces inside it, twenty+'],
+  ])('refuses %s=%s', (setting, value) => {
+    expect(configError({ ...base, [setting]: value }).setting).toBe(setting);
+  });
+
+  it('does not echo a refused initial access token', () => {
+    expect(configError({ ...base, REGISTRATION_INITIAL_ACCESS_TOKEN: 'secret-but-short' }).message).not.toContain('secret-but-short');
   });
 });

@@ -60,6 +60,14 @@ export abstract class AppConfig {
   abstract readonly trustProxy: boolean | number | string;
   /** Sign-in attempts allowed per client address per minute. */
   abstract readonly loginRateLimit: number;
+  /** RFC 7591 dynamic client registration at POST /oauth/register (and RFC 7592 management). */
+  abstract readonly registrationEnabled: boolean;
+  /** When set, registration needs `Authorization: Bearer <this token>` (an RFC 7591 initial access token). */
+  abstract readonly registrationInitialAccessToken: string | undefined;
+  /** Registration requests allowed per client address per minute. */
+  abstract readonly registrationRateLimit: number;
+  /** Whether logging out also revokes grants of the session that asked for offline_access. */
+  abstract readonly logoutRevokesOfflineAccess: boolean;
 }
 
 const DURATION = /^(\d+)\s*(s|m|h|d)?$/;
@@ -148,6 +156,16 @@ function trustProxy(env: Environment): boolean | number | string {
   throw new ConfigError('TRUST_PROXY', `must be true, false, a hop count or a comma-separated list of proxy addresses, got "${raw}"`);
 }
 
+/** REGISTRATION_INITIAL_ACCESS_TOKEN: a bearer token (RFC 6750 token68 syntax) long enough not to be guessed. */
+function initialAccessToken(env: Environment): string | undefined {
+  const raw = env.REGISTRATION_INITIAL_ACCESS_TOKEN?.trim();
+  if (raw === undefined || raw === '') return undefined;
+  if (!/^[A-Za-z0-9\-._~+/]+=*$/.test(raw))
+    throw new ConfigError('REGISTRATION_INITIAL_ACCESS_TOKEN', 'may contain only A-Z a-z 0-9 - . _ ~ + / (and trailing =)');
+  if (raw.length < 20) throw new ConfigError('REGISTRATION_INITIAL_ACCESS_TOKEN', 'must be at least 20 characters (openssl rand -hex 32)');
+  return raw;
+}
+
 /** Reads and validates every setting; throws ConfigError naming the first bad one. */
 export function loadConfig(env: Environment = process.env): AppConfig {
   const production = env.NODE_ENV === 'production';
@@ -186,5 +204,9 @@ export function loadConfig(env: Environment = process.env): AppConfig {
     allowInsecureRedirectUris: boolean(env, 'ALLOW_INSECURE_REDIRECT_URIS', false),
     trustProxy: trustProxy(env),
     loginRateLimit: integer(env, 'LOGIN_RATE_LIMIT', 30, 1, 100000),
+    registrationEnabled: boolean(env, 'REGISTRATION_ENABLED', true),
+    registrationInitialAccessToken: initialAccessToken(env),
+    registrationRateLimit: integer(env, 'REGISTRATION_RATE_LIMIT', 20, 1, 100000),
+    logoutRevokesOfflineAccess: boolean(env, 'LOGOUT_REVOKES_OFFLINE_ACCESS', false),
   };
 }

@@ -1,5 +1,7 @@
 import { InitialSchema1763900000000 } from './migrations/1763900000000-initial-schema';
 import { BrowserFlows1763950000000 } from './migrations/1763950000000-browser-flows';
+import { DynamicRegistration1764000000000 } from './migrations/1764000000000-dynamic-registration';
+import { Logout1764100000000 } from './migrations/1764100000000-logout';
 
 /** Every migration, in order. Add new ones at the end. */
-export const MIGRATIONS = [InitialSchema1763900000000, BrowserFlows1763950000000];
+export const MIGRATIONS = [InitialSchema1763900000000, BrowserFlows1763950000000, DynamicRegistration1764000000000, Logout1764100000000];

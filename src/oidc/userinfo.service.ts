@@ -47,7 +47,9 @@ export class UserInfoService {
     const user = await this.users.findBySubject(claims.sub);
     if (!user || user.disabled) throw invalid();
     const client = await this.clients.find(claims.client_id);
-    const released = { sub: client ? this.subjects.subjectFor(client, user.id) : user.id, ...userClaims(user, scopes) };
+    // Claims named by the authorization request's `claims` parameter (userinfo member) come on top of the scopes'.
+    const requested = Array.isArray(claims.userinfo_claims) ? Object.fromEntries(claims.userinfo_claims.map((name) => [String(name), null])) : undefined;
+    const released = { sub: client ? this.subjects.subjectFor(client, user.id) : user.id, ...userClaims(user, scopes, requested) };
     const alg = client?.metadata.userinfo_signed_response_alg;
     if (client && typeof alg === 'string') {
       const signed = this.idTokens.sign(client, { ...released, iss: this.config.issuer, aud: client.clientId }, alg);

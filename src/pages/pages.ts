@@ -106,12 +106,80 @@ ${data.hint ? `<p>${escapeHtml(data.hint)}</p>` : ''}
   });
 }
 
-export function loggedOutPage(): Page {
-  return layout({
+export interface LoggedOutPageData {
+  /** Front-Channel Logout 1.0: each client's frontchannel_logout_uri (with iss and sid), loaded in hidden iframes. */
+  frontChannelUris?: readonly string[];
+  /** Where to go once the iframes have loaded (the validated post_logout_redirect_uri with state). */
+  continueTo?: string;
+}
+
+/** How long the signed-out page waits for front-channel iframes before continuing anyway. */
+const FRONT_CHANNEL_WAIT_MS = 3000;
+
+export function loggedOutPage(data: LoggedOutPageData = {}): Page {
+  const frames = [...new Set(data.frontChannelUris ?? [])];
+  const nonce = frames.length > 0 && data.continueTo ? newNonce() : undefined;
+  const iframes = frames
+    .map((uri) => `<iframe src="${escapeHtml(uri)}" hidden title="Signing out of an application" width="0" height="0"></iframe>`)
+    .join('\n');
+  const next = data.continueTo
+    ? `<p><a href="${escapeHtml(data.continueTo)}" data-continue="${escapeHtml(data.continueTo)}">Return to the application</a></p>`
+    : '<p>You can close this window.</p>';
+  // Continue once every iframe has loaded, or after a bounded wait: a slow client must not hold the user.
+  const script = nonce
+    ? `<script nonce="${nonce}">(function(){var f=document.querySelectorAll('iframe'),n=f.length,d=false,to=document.querySelector('[data-continue]').getAttribute('data-continue');function go(){if(!d){d=true;location.replace(to);}}f.forEach(function(x){x.addEventListener('load',function(){if(--n<=0)go();});});setTimeout(go,${FRONT_CHANNEL_WAIT_MS});})();</script>`
+    : '';
+  const page = layout({
     title: 'Signed out',
+    scriptNonce: nonce,
     body: `<main data-page="logged-out">
 <h1>You are signed out</h1>
-<p>Your session with this service has ended. You can close this window.</p>
+<p>Your session with this service has ended.</p>
+${next}
+${iframes}
+${script}
+</main>`,
+  });
+  if (frames.length === 0) return page;
+  const origins = [...new Set(frames.map((uri) => formTarget(uri)))].join(' ');
+  return { ...page, csp: `${page.csp}; frame-src ${origins}` };
+}
+
+export interface LogoutConfirmPageData {
+  csrfToken: string;
+  /** The validated request parameters to carry through the form (post_logout_redirect_uri, state, client_id, ui_locales). */
+  params: Record<string, string>;
+  clientName?: string | null;
+}
+
+/** RP-Initiated Logout 1.0 §2: asks the user before ending the session on a request that cannot be trusted. */
+export function logoutConfirmPage(data: LogoutConfirmPageData): Page {
+  const fields = Object.entries(data.params)
+    .map(([name, value]) => hidden(name, value))
+    .join('\n');
+  const from = data.clientName ? `<p><span class="client-name">${escapeHtml(data.clientName)}</span> asks to sign you out.</p>` : '';
+  return layout({
+    title: 'Sign out',
+    body: `<main data-page="logout-confirm">
+<h1>Sign out of Gatehouse?</h1>
+${from}
+<form method="post" action="/oauth/logout/confirm">
+${hidden('csrf_token', data.csrfToken)}
+${fields}
+<button type="submit" name="decision" value="logout">Sign out</button>
+<button type="submit" name="decision" value="cancel" class="secondary">Cancel</button>
+</form>
+</main>`,
+  });
+}
+
+/** The user chose to stay signed in. */
+export function logoutCancelledPage(): Page {
+  return layout({
+    title: 'Still signed in',
+    body: `<main data-page="logout-cancelled">
+<h1>You are still signed in</h1>
+<p>Nothing changed. You can close this window.</p>
 </main>`,
   });
 }

@@ -33,9 +33,11 @@ export interface IdTokenContent {
   includeScopeClaims?: boolean;
 }
 
-/** OpenID Connect Core §3.1.3.6: the left half of the hash, with the signature's hash function. */
-export function halfHash(value: string): string {
-  const digest = createHash('sha256').update(value, 'ascii').digest();
+/** OpenID Connect Core §3.1.3.6: the left half of the hash, with the hash function of the signature's alg (SHA-512 for Ed25519). */
+export function halfHash(value: string, alg: string): string {
+  const digest = createHash(alg === 'EdDSA' ? 'sha512' : 'sha256')
+    .update(value, 'ascii')
+    .digest();
   return digest.subarray(0, digest.length / 2).toString('base64url');
 }
 
@@ -71,8 +73,9 @@ export class IdTokenFactory {
     };
     if (content.nonce) claims.nonce = content.nonce;
     if (content.sessionId) claims.sid = content.sessionId;
-    if (content.accessToken) claims.at_hash = halfHash(content.accessToken);
-    if (content.code) claims.c_hash = halfHash(content.code);
+    const alg = this.algorithm(client);
+    if (content.accessToken) claims.at_hash = halfHash(content.accessToken, alg);
+    if (content.code) claims.c_hash = halfHash(content.code, alg);
     const released = userClaims(user, content.includeScopeClaims ? content.scopes : [], content.requestedClaims);
     return this.encryption.protect(client, this.sign(client, { ...released, ...claims }), 'id_token');
   }
@@ -89,5 +92,11 @@ export class IdTokenFactory {
       return `${header}.${payload}.${signature}`;
     }
     return this.keys.sign(alg as AsymmetricAlgorithm, claims, 'JWT').token;
+  }
+
+  /** The algorithm the client's ID tokens are signed with. */
+  algorithm(client: Client): string {
+    const registered = client.metadata.id_token_signed_response_alg;
+    return typeof registered === 'string' ? registered : DEFAULT_ID_TOKEN_ALG;
   }
 }

@@ -20,7 +20,9 @@ export class SubjectIdentifiers {
 
   subjectFor(client: Client, userId: string): string {
     if (client.metadata.subject_type !== 'pairwise') return userId;
-    return createHmac('sha256', this.salt).update(`${SubjectIdentifiers.sector(client)}|${userId}`).digest('base64url');
+    return createHmac('sha256', this.salt)
+      .update(`${SubjectIdentifiers.sector(client)}|${userId}`)
+      .digest('base64url');
   }
 
   /** The sector of a pairwise client (Core §8.1). */

@@ -46,7 +46,9 @@ export class TokenEncryption {
     const secret = this.clients.revealSecret(client);
     if (!secret) throw new Error(`client ${client.clientId} has no secret for ${alg}`);
     const length = alg === 'dir' ? CONTENT_KEY_BYTES[enc] : alg === 'A128KW' ? 16 : 32;
-    const digest = createHash(length > 32 ? 'sha512' : 'sha256').update(secret, 'utf8').digest();
+    const digest = createHash(length > 32 ? 'sha512' : 'sha256')
+      .update(secret, 'utf8')
+      .digest();
     return { key: new Uint8Array(digest.subarray(0, length)) };
   }
 

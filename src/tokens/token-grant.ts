@@ -19,6 +19,8 @@ export interface TokenGrant {
   subject: string;
   scopes: readonly string[];
   binding: GrantBinding;
+  /** Claims UserInfo must release beyond the scopes' (the `claims` parameter's userinfo member), carried in the access token. */
+  userinfoClaims?: string[];
   /** OpenID Connect: when the scopes include openid, the ID token to issue alongside (Core §3.1.3.3). */
   idToken?: Omit<IdTokenContent, 'client' | 'scopes' | 'accessToken'> & { user: User };
 }

@@ -63,6 +63,7 @@ export class TokenIssuer {
     if (grantId) claims.grant_id = grantId;
     if (sessionId) claims.sid = sessionId;
     if (authTime) claims.auth_time = Math.floor(authTime.getTime() / 1000);
+    if (grant.userinfoClaims?.length) claims.userinfo_claims = grant.userinfoClaims;
     const { token } = this.keys.sign(this.config.accessTokenSigningAlg, claims, 'at+jwt');
 
     const response: TokenResponse = { access_token: token, token_type: 'Bearer', expires_in: lifetime, scope };

@@ -37,6 +37,16 @@ import { TokenRevoker } from './token-revoker';
     IntrospectionService,
     TokenRevoker,
   ],
-  exports: [SubjectIdentifiers, TokenEncryption, IdTokenFactory, ExpiredTokenCleanup, TokenIssuer, RefreshTokenStore, RevocationService, AccessTokenVerifier, DenyList],
+  exports: [
+    SubjectIdentifiers,
+    TokenEncryption,
+    IdTokenFactory,
+    ExpiredTokenCleanup,
+    TokenIssuer,
+    RefreshTokenStore,
+    RevocationService,
+    AccessTokenVerifier,
+    DenyList,
+  ],
 })
 export class TokensModule {}

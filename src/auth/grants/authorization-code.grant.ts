@@ -54,6 +54,7 @@ export class AuthorizationCodeGrant implements GrantStrategy {
         sessionId: code.sessionId,
         authTime: code.authTime,
       },
+      ...(code.claims?.userinfo ? { userinfoClaims: Object.keys(code.claims.userinfo) } : {}),
       ...(user ? { idToken: { user, authTime: code.authTime, nonce: code.nonce, sessionId: code.sessionId, requestedClaims: code.claims?.id_token } } : {}),
     };
   }
