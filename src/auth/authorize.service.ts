@@ -1,3 +1,4 @@
+import { createHash, randomBytes } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { AppConfig } from '../config/configuration';
 import { Client } from '../clients/client.entity';
@@ -5,6 +6,7 @@ import { ClientsService } from '../clients/clients.service';
 import { OAuthError } from '../common/oauth-error';
 import { ConsentsService } from '../sessions/consents.service';
 import { Session } from '../sessions/session.entity';
+import { SessionsService } from '../sessions/sessions.service';
 import { TokenIssuer } from '../tokens/token-issuer';
 import { User } from '../users/user.entity';
 import { UsersService } from '../users/users.service';
@@ -95,6 +97,7 @@ export class AuthorizeService {
     private readonly idTokens: IdTokenFactory,
     private readonly keys: KeyStore,
     private readonly subjects: SubjectIdentifiers,
+    private readonly sessions: SessionsService,
     private readonly config: AppConfig,
   ) {}
 
@@ -315,7 +318,16 @@ export class AuthorizeService {
         includeScopeClaims: !parts.has('token') && !parts.has('code'),
       });
     }
+    if (request.scopes.includes('openid')) response.session_state = this.sessionState(request, session);
     return this.respond(request, response);
+  }
+
+  /** Session Management 1.0 §3: hash of client_id, the RP's origin, the browser state and a salt, then the salt. */
+  private sessionState(request: AuthorizationRequest, session: Session): string {
+    const salt = randomBytes(8).toString('hex');
+    const origin = new URL(request.redirectUri).origin;
+    const opbs = this.sessions.browserState(session.id);
+    return `${createHash('sha256').update(`${request.client.clientId} ${origin} ${opbs} ${salt}`).digest('base64url')}.${salt}`;
   }
 
   private errorResponse(request: Pick<AuthorizationRequest, 'redirectUri' | 'responseMode' | 'state'>, error: string, description: string): AuthorizeOutcome {

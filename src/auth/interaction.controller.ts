@@ -6,7 +6,7 @@ import { readForm } from '../common/form';
 import { sendPage } from '../pages/page-response';
 import { errorPage, loggedOutPage, loginPage, signedInPage } from '../pages/pages';
 import { LogoutService } from '../logout/logout.service';
-import { clearedSessionCookie, readSessionCookie, sessionCookie } from '../sessions/session-cookie';
+import { clearedSessionCookie, readSessionCookie, sessionCookie, signedInCookies } from '../sessions/session-cookie';
 import { SessionsService } from '../sessions/sessions.service';
 import { InteractionFailure, InteractionService } from './interaction.service';
 import { InteractionResponder } from './interaction-responder';
@@ -52,7 +52,7 @@ export class InteractionController {
       case 'retry':
         return sendPage(reply, loginPage({ ...result, status: 401, error: UNAUTHORIZED_LOGIN }));
       case 'signed-in': {
-        const cookie = { 'set-cookie': sessionCookie(result.cookieValue, this.config) };
+        const cookie = { 'set-cookie': signedInCookies(result.cookieValue, this.sessions.browserState(result.sessionId), this.config) };
         if (!result.returnTo) return sendPage(reply, signedInPage(result.username, result.csrfToken), cookie);
         return reply
           .status(303)

@@ -21,7 +21,7 @@ export interface InteractionFailure {
 export type LoginResult =
   | InteractionFailure
   | { kind: 'retry'; csrfToken: string; returnTo: string; username: string; clientName?: string }
-  | { kind: 'signed-in'; cookieValue: string; returnTo: string; username: string; csrfToken: string };
+  | { kind: 'signed-in'; cookieValue: string; sessionId: string; returnTo: string; username: string; csrfToken: string };
 
 export type ConsentResult = InteractionFailure | { kind: 'continue'; returnTo: string } | AuthorizeOutcome;
 
@@ -80,7 +80,14 @@ export class InteractionService {
     }
     const signedIn = await this.sessions.signIn(session, result.user.id);
     await this.audit.record('login.succeeded', { subject: result.user.id, remoteAddress, details: { via: 'login_page', session_id: signedIn.session.id } });
-    return { kind: 'signed-in', cookieValue: signedIn.cookieValue, returnTo, username: result.user.username, csrfToken: signedIn.session.csrfToken };
+    return {
+      kind: 'signed-in',
+      cookieValue: signedIn.cookieValue,
+      sessionId: signedIn.session.id,
+      returnTo,
+      username: result.user.username,
+      csrfToken: signedIn.session.csrfToken,
+    };
   }
 
   async consent(session: Session, form: FormParams): Promise<ConsentResult> {

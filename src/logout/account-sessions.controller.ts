@@ -49,7 +49,7 @@ export class AccountSessionsController {
     if (!target) throw notFound(`no active session ${id}`);
     const session = target.id === current.id ? current : ({ id: target.id, userId: current.userId } as Session);
     await this.logout.logout(session, 'account', request.ip);
-    const headers: Record<string, string> = { 'cache-control': 'no-store' };
+    const headers: Record<string, string | string[]> = { 'cache-control': 'no-store' };
     if (session === current) headers['set-cookie'] = clearedSessionCookie(this.config);
     return reply.status(204).headers(headers).send();
   }

@@ -2,7 +2,7 @@ import type { FastifyReply } from 'fastify';
 import { Page } from './html';
 
 /** Sends a page with the headers every page needs: its CSP, no caching, no referrer, no framing. */
-export function sendPage(reply: FastifyReply, page: Page, headers: Record<string, string> = {}): FastifyReply {
+export function sendPage(reply: FastifyReply, page: Page, headers: Record<string, string | string[]> = {}): FastifyReply {
   return reply
     .status(page.status)
     .headers({

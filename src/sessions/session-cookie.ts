@@ -2,6 +2,12 @@ import type { FastifyRequest } from 'fastify';
 import { AppConfig } from '../config/configuration';
 
 export const SESSION_COOKIE = 'gatehouse_session';
+/**
+ * OpenID Connect Session Management 1.0: the OP browser state, readable by the
+ * check_session_iframe's script (so not HttpOnly). It only says which session is
+ * current; it grants nothing.
+ */
+export const BROWSER_STATE_COOKIE = 'gatehouse_browser_state';
 
 /** The session cookie's value from the Cookie header, if present. */
 export function readSessionCookie(request: FastifyRequest): string | undefined {
@@ -21,6 +27,16 @@ export function sessionCookie(value: string, config: AppConfig): string {
   return `${SESSION_COOKIE}=${value}; Path=/; HttpOnly; SameSite=Lax; Max-Age=${config.sessionTtl}${secure(config) ? '; Secure' : ''}`;
 }
 
-export function clearedSessionCookie(config: AppConfig): string {
-  return `${SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0${secure(config) ? '; Secure' : ''}`;
+/** Set-Cookie headers after sign-in: the session, and the browser state for Session Management. */
+export function signedInCookies(value: string, browserState: string, config: AppConfig): string[] {
+  return [
+    sessionCookie(value, config),
+    `${BROWSER_STATE_COOKIE}=${browserState}; Path=/; SameSite=Lax; Max-Age=${config.sessionTtl}${secure(config) ? '; Secure' : ''}`,
+  ];
+}
+
+/** Set-Cookie headers that end the session in the browser (both cookies). */
+export function clearedSessionCookie(config: AppConfig): string[] {
+  const flags = `Path=/; SameSite=Lax; Max-Age=0${secure(config) ? '; Secure' : ''}`;
+  return [`${SESSION_COOKIE}=; HttpOnly; ${flags}`, `${BROWSER_STATE_COOKIE}=; ${flags}`];
 }

@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { IsNull, Repository } from 'typeorm';
 import { AppConfig } from '../config/configuration';
+import { createHmac } from 'node:crypto';
 import { constantTimeEqual, randomToken, sha256 } from '../common/crypto';
 import { Session } from './session.entity';
 
@@ -54,6 +55,11 @@ export class SessionsService {
 
   async end(sessionId: string): Promise<void> {
     await this.sessions.update({ id: sessionId, endedAt: IsNull() }, { endedAt: new Date() });
+  }
+
+  /** The OP browser state of Session Management 1.0: stable per session, not derivable without the key-encryption key. */
+  browserState(sessionId: string): string {
+    return createHmac('sha256', this.config.keyEncryptionKey).update(`opbs:${sessionId}`).digest('base64url').slice(0, 22);
   }
 
   /** Whether a submitted CSRF token is this session's (constant time). */
