@@ -2,13 +2,14 @@ import { Module } from '@nestjs/common';
 import { ClientsModule } from '../clients/clients.module';
 import { DatabaseModule } from '../database/database.module';
 import { KeysModule } from '../keys/keys.module';
+import { TokensModule } from '../tokens/tokens.module';
 import { UsersModule } from '../users/users.module';
 import { AdminSocket } from './admin-socket';
 import { AdminService } from './admin.service';
 
 /** Administration operations (used by the CLI). */
 @Module({
-  imports: [DatabaseModule, ClientsModule, UsersModule, KeysModule],
+  imports: [DatabaseModule, ClientsModule, UsersModule, KeysModule, TokensModule],
   providers: [AdminService],
   exports: [AdminService],
 })

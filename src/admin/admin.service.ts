@@ -3,6 +3,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { ClientsService } from '../clients/clients.service';
 import { KeyStore } from '../keys/key-store';
+import { ResourceServersService } from '../tokens/resource-servers.service';
 import { User } from '../users/user.entity';
 import { UsersService } from '../users/users.service';
 
@@ -31,6 +32,7 @@ export class AdminService {
     private readonly clients: ClientsService,
     private readonly users: UsersService,
     private readonly keys: KeyStore,
+    private readonly resourceServers: ResourceServersService,
     @InjectDataSource() private readonly db: DataSource,
   ) {}
 
@@ -55,6 +57,12 @@ export class AdminService {
         activates_at: new Date(key.activatesAt).toISOString(),
         unpublish_at: key.unpublishAt ? new Date(key.unpublishAt).toISOString() : null,
       })),
+    'resources.register': ({ input }) => this.resourceServers.register(input),
+    'resources.list': () => this.resourceServers.list(),
+    'resources.delete': async ({ id }) => {
+      await this.resourceServers.remove(requireId(id));
+      return { audience: id, deleted: true };
+    },
     migrate: async () => ({ applied: (await this.db.runMigrations({ transaction: 'each' })).map((migration) => migration.name) }),
   };
 

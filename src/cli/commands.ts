@@ -138,6 +138,41 @@ export class KeysCommand extends CommandRunner {
   }
 }
 
+@SubCommand({
+  name: 'register',
+  description: 'register a resource server key from {"audience", "encryption_jwk"} JSON on stdin: its access tokens are then encrypted (JWE)',
+})
+export class ResourcesRegisterCommand extends AdminCommand {
+  async run(): Promise<void> {
+    await this.print(this.admin.run('resources.register', { input: await readJsonFromStdin('resource server') }));
+  }
+}
+
+@SubCommand({ name: 'list', description: 'list resource servers with encryption keys' })
+export class ResourcesListCommand extends AdminCommand {
+  async run(): Promise<void> {
+    await this.print(this.admin.run('resources.list'));
+  }
+}
+
+@SubCommand({ name: 'delete', arguments: '<audience>', description: "remove a resource server's key (its tokens are signed only again)" })
+export class ResourcesDeleteCommand extends AdminCommand {
+  async run(params: string[]): Promise<void> {
+    await this.print(this.admin.run('resources.delete', { id: this.id(params, 'audience') }));
+  }
+}
+
+@Command({
+  name: 'resources',
+  description: 'manage resource servers that receive encrypted access tokens',
+  subCommands: [ResourcesRegisterCommand, ResourcesListCommand, ResourcesDeleteCommand],
+})
+export class ResourcesCommand extends CommandRunner {
+  async run(): Promise<void> {
+    throw new Error('expected a subcommand: register, list, delete');
+  }
+}
+
 @Command({ name: 'migrate', description: 'apply pending database migrations' })
 export class MigrateCommand extends AdminCommand {
   async run(): Promise<void> {
@@ -160,5 +195,9 @@ export const COMMANDS = [
   KeysCommand,
   KeysRotateCommand,
   KeysListCommand,
+  ResourcesCommand,
+  ResourcesRegisterCommand,
+  ResourcesListCommand,
+  ResourcesDeleteCommand,
   MigrateCommand,
 ];

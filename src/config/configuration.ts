@@ -1,5 +1,5 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
+import { createPrivateKey, randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
 
 /** A setting that is missing or malformed: the message names it in one line. */
@@ -68,6 +68,8 @@ export abstract class AppConfig {
   abstract readonly registrationRateLimit: number;
   /** Whether logging out also revokes grants of the session that asked for offline_access. */
   abstract readonly logoutRevokesOfflineAccess: boolean;
+  /** PEM private key of the sample API, to decrypt access tokens encrypted for it (SAMPLE_API_DECRYPTION_KEY, a file). */
+  abstract readonly sampleApiDecryptionKey: string | undefined;
 }
 
 const DURATION = /^(\d+)\s*(s|m|h|d)?$/;
@@ -166,6 +168,19 @@ function initialAccessToken(env: Environment): string | undefined {
   return raw;
 }
 
+function privateKeyFile(env: Environment, name: string): string | undefined {
+  const path = env[name]?.trim();
+  if (!path) return undefined;
+  let pem: string;
+  try {
+    pem = readFileSync(path, 'utf8');
+    createPrivateKey(pem);
+  } catch {
+    throw new ConfigError(name, `must name a readable file holding a PEM private key, got "${path}"`);
+  }
+  return pem;
+}
+
 /** Reads and validates every setting; throws ConfigError naming the first bad one. */
 export function loadConfig(env: Environment = process.env): AppConfig {
   const production = env.NODE_ENV === 'production';
@@ -208,5 +223,6 @@ export function loadConfig(env: Environment = process.env): AppConfig {
     registrationInitialAccessToken: initialAccessToken(env),
     registrationRateLimit: integer(env, 'REGISTRATION_RATE_LIMIT', 20, 1, 100000),
     logoutRevokesOfflineAccess: boolean(env, 'LOGOUT_REVOKES_OFFLINE_ACCESS', false),
+    sampleApiDecryptionKey: privateKeyFile(env, 'SAMPLE_API_DECRYPTION_KEY'),
   };
 }

@@ -2,6 +2,13 @@ import { InitialSchema1763900000000 } from './migrations/1763900000000-initial-s
 import { BrowserFlows1763950000000 } from './migrations/1763950000000-browser-flows';
 import { DynamicRegistration1764000000000 } from './migrations/1764000000000-dynamic-registration';
 import { Logout1764100000000 } from './migrations/1764100000000-logout';
+import { ResourceServers1764200000000 } from './migrations/1764200000000-resource-servers';
 
 /** Every migration, in order. Add new ones at the end. */
-export const MIGRATIONS = [InitialSchema1763900000000, BrowserFlows1763950000000, DynamicRegistration1764000000000, Logout1764100000000];
+export const MIGRATIONS = [
+  InitialSchema1763900000000,
+  BrowserFlows1763950000000,
+  DynamicRegistration1764000000000,
+  Logout1764100000000,
+  ResourceServers1764200000000,
+];

@@ -4,6 +4,7 @@ import passport from 'passport';
 import { AppConfig } from '../config/configuration';
 import { OAuthError } from '../common/oauth-error';
 import { AccessTokenVerifier } from '../tokens/access-token-verifier';
+import { AccessTokenDecryptor } from './access-token-decryptor';
 import { AccessTokenStrategy, ResourcePrincipal, toPrincipal } from './access-token.strategy';
 
 type ResourceRequest = FastifyRequest & { user?: ResourcePrincipal };
@@ -21,6 +22,7 @@ export class AccessTokenGuard implements CanActivate {
     private readonly verifier: AccessTokenVerifier,
     private readonly config: AppConfig,
     private readonly strategy: AccessTokenStrategy,
+    private readonly decryptor: AccessTokenDecryptor,
   ) {
     this.realm = `Bearer realm="${config.issuer}"`;
   }
@@ -30,12 +32,21 @@ export class AccessTokenGuard implements CanActivate {
     const header = request.headers.authorization;
     if (!header) throw new OAuthError('invalid_token', 'a bearer access token is required', 401, { 'WWW-Authenticate': this.realm });
     if (!/^Bearer [A-Za-z0-9\-._~+/]+=*$/i.test(header)) throw this.invalidToken("the Authorization header must be 'Bearer <token>'", 'invalid_request', 400);
+    if (AccessTokenDecryptor.isEncrypted(header.slice(7))) return this.activateEncrypted(request, header.slice(7), context);
     const claims = this.verifier.cached(header.slice(7));
     if (claims && AccessTokenVerifier.hasAudience(claims, this.config.accessTokenAudience)) {
       request.user = toPrincipal(claims);
       return true;
     }
     return this.authenticate(request, context.switchToHttp().getResponse());
+  }
+
+  /** An encrypted access token: decrypted once, then checked exactly like a signed one. */
+  private async activateEncrypted(request: ResourceRequest, token: string, context: ExecutionContext): Promise<boolean> {
+    const inner = await this.decryptor.unwrap(token);
+    if (!inner) throw this.invalidToken('the access token is invalid, expired or revoked');
+    request.headers.authorization = `Bearer ${inner}`;
+    return this.canActivate(context);
   }
 
   /**

@@ -3,6 +3,7 @@ import { PassportModule } from '@nestjs/passport';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { KeysModule } from '../keys/keys.module';
 import { TokensModule } from '../tokens/tokens.module';
+import { AccessTokenDecryptor } from './access-token-decryptor';
 import { AccessTokenGuard } from './access-token.guard';
 import { AccessTokenStrategy } from './access-token.strategy';
 import { ApiController } from './api.controller';
@@ -14,6 +15,6 @@ import { ScopesGuard } from './scopes';
 @Module({
   imports: [TypeOrmModule.forFeature([Note]), PassportModule, KeysModule, TokensModule],
   controllers: [ApiController],
-  providers: [AccessTokenStrategy, AccessTokenGuard, ScopesGuard, NotesService],
+  providers: [AccessTokenDecryptor, AccessTokenStrategy, AccessTokenGuard, ScopesGuard, NotesService],
 })
 export class ResourceModule {}

@@ -4,6 +4,7 @@ import { randomToken, sha256 } from '../common/crypto';
 import { KeyStore } from '../keys/key-store';
 import { IdTokenFactory } from './id-token.factory';
 import { RefreshTokenStore } from './refresh-token.store';
+import { ResourceServersService } from './resource-servers.service';
 import { TokenGrant, TokenResponse } from './token-grant';
 
 /**
@@ -17,6 +18,7 @@ export class TokenIssuer {
     private readonly keys: KeyStore,
     private readonly refreshTokens: RefreshTokenStore,
     private readonly idTokens: IdTokenFactory,
+    private readonly resourceServers: ResourceServersService,
     private readonly config: AppConfig,
   ) {}
 
@@ -64,7 +66,8 @@ export class TokenIssuer {
     if (sessionId) claims.sid = sessionId;
     if (authTime) claims.auth_time = Math.floor(authTime.getTime() / 1000);
     if (grant.userinfoClaims?.length) claims.userinfo_claims = grant.userinfoClaims;
-    const { token } = this.keys.sign(this.config.accessTokenSigningAlg, claims, 'at+jwt');
+    const { token: jws } = this.keys.sign(this.config.accessTokenSigningAlg, claims, 'at+jwt');
+    const token = await this.resourceServers.protect(audience, jws);
 
     const response: TokenResponse = { access_token: token, token_type: 'Bearer', expires_in: lifetime, scope };
     if (refreshToken) response.refresh_token = refreshToken;

@@ -14,6 +14,7 @@ import { TokenEncryption } from './token-encryption';
 import { IntrospectionService } from './introspection.service';
 import { RefreshToken } from './refresh-token.entity';
 import { RefreshTokenStore } from './refresh-token.store';
+import { ResourceServersService } from './resource-servers.service';
 import { Revocation } from './revocation.entity';
 import { RevocationService } from './revocation.service';
 import { TokenEndpointsController } from './token-endpoints.controller';
@@ -26,6 +27,7 @@ import { TokenRevoker } from './token-revoker';
   controllers: [TokenEndpointsController],
   providers: [
     TokenEncryption,
+    ResourceServersService,
     SubjectIdentifiers,
     IdTokenFactory,
     ExpiredTokenCleanup,
@@ -38,6 +40,7 @@ import { TokenRevoker } from './token-revoker';
     TokenRevoker,
   ],
   exports: [
+    ResourceServersService,
     SubjectIdentifiers,
     TokenEncryption,
     IdTokenFactory,
