@@ -258,8 +258,11 @@ export function validateClientMetadata(raw: unknown, options: MetadataOptions): 
     const hosts = new Set(redirectUris.map((uri) => new URL(uri).host));
     if (hosts.size > 1) throw invalidMetadata('pairwise clients with redirect URIs on several hosts need a sector_identifier_uri');
   }
-  if (typeof metadata.sector_identifier_uri === 'string' && !metadata.sector_identifier_uri.startsWith('https://')) {
-    throw invalidMetadata('sector_identifier_uri must use https');
+  if (typeof metadata.sector_identifier_uri === 'string') {
+    const sector = URL.canParse(metadata.sector_identifier_uri) ? new URL(metadata.sector_identifier_uri) : undefined;
+    if (!sector || (sector.protocol !== 'https:' && !(sector.protocol === 'http:' && isLoopbackHost(sector.hostname)))) {
+      throw invalidMetadata('sector_identifier_uri must use https');
+    }
   }
   if (typeof metadata.jwks_uri === 'string' && !String(metadata.jwks_uri).startsWith('https://')) {
     throw invalidMetadata('jwks_uri must use https');

@@ -7,6 +7,7 @@ import { notFound, OAuthError } from '../common/oauth-error';
 import { SecretBox } from '../common/secret-box';
 import { ChangeFeed } from '../database/change-feed';
 import { Client } from './client.entity';
+import { checkSectorIdentifier } from './sector-identifier';
 import { ClientRegistration, validateClientMetadata } from './client-metadata';
 
 /** RFC 7591 §3.2.1 registration response. `client_secret` appears only when just generated. */
@@ -45,6 +46,7 @@ export class ClientsService implements OnModuleInit {
   /** Registers a client from RFC 7591 metadata; returns the registration response with the secret, once. */
   async register(metadata: unknown, options: { allowClientId: boolean }): Promise<ClientRegistrationResponse> {
     const registration = validateClientMetadata(metadata, { ...options, allowInsecureRedirectUris: this.config.allowInsecureRedirectUris });
+    await checkSectorIdentifier(registration);
     const client = this.clients.create(this.toEntity(registration));
     // Never starting with - or _, so that ids are safe as command-line arguments.
     client.clientId = registration.clientId ?? randomToken(18).replace(/^[-_]/, 'c');
@@ -105,6 +107,7 @@ export class ClientsService implements OnModuleInit {
    */
   async replaceMetadata(clientId: string, metadata: unknown, options: { allowClientId: boolean }): Promise<ClientRegistrationResponse> {
     const registration = validateClientMetadata(metadata, { ...options, allowInsecureRedirectUris: this.config.allowInsecureRedirectUris });
+    await checkSectorIdentifier(registration);
     if (registration.clientId !== undefined && registration.clientId !== clientId) {
       throw new OAuthError('invalid_client_metadata', 'client_id cannot be changed');
     }

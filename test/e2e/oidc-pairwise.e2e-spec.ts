@@ -58,3 +58,42 @@ describe('pairwise subject identifiers', () => {
     expect(discovery.subject_types_supported).toEqual(['public', 'pairwise']);
   });
 });
+
+describe('sector_identifier_uri (OpenID Connect Core §8.1)', () => {
+  let gatehouse: TestApp;
+  let sector: import('node:http').Server;
+  let sectorUrl: string;
+  const listed = ['https://a.example/cb', 'https://b.example/cb'];
+
+  beforeAll(async () => {
+    gatehouse = await startTestApp();
+    const { createServer } = await import('node:http');
+    sector = createServer((request, response) => {
+      if (request.url === '/sector.json') response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(listed));
+      else response.writeHead(404).end();
+    });
+    await new Promise<void>((resolve) => sector.listen(0, '127.0.0.1', resolve));
+    sectorUrl = `http://127.0.0.1:${(sector.address() as import('node:net').AddressInfo).port}`;
+  });
+  afterAll(async () => {
+    sector?.close();
+    await gatehouse?.close();
+  });
+
+  it('accepts a pairwise client whose redirect URIs on several hosts are all listed by its sector_identifier_uri', async () => {
+    const client = await gatehouse.createClient({ subject_type: 'pairwise', redirect_uris: listed, sector_identifier_uri: `${sectorUrl}/sector.json` });
+    expect(client.sector_identifier_uri).toBe(`${sectorUrl}/sector.json`);
+  });
+
+  it.each([
+    ['a redirect URI the sector document does not list', ['https://a.example/cb', 'https://c.example/cb'], '/sector.json', /does not list/],
+    ['a sector document that cannot be fetched', listed, '/missing.json', /answered 404/],
+  ])('refuses %s', async (_, redirectUris, path, message) => {
+    await expect(
+      gatehouse.createClient({ subject_type: 'pairwise', redirect_uris: redirectUris, sector_identifier_uri: `${sectorUrl}${path}` }),
+    ).rejects.toMatchObject({
+      code: 'invalid_client_metadata',
+      description: expect.stringMatching(message),
+    });
+  });
+});
