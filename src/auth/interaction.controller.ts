@@ -2,11 +2,12 @@ import { Controller, Get, Post, Req, Res } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AppConfig } from '../config/configuration';
-import { readForm } from '../common/form';
+import { FormParams, readForm } from '../common/form';
 import { sendPage } from '../pages/page-response';
 import { errorPage, loggedOutPage, loginPage, signedInPage } from '../pages/pages';
 import { LogoutService } from '../logout/logout.service';
 import { clearedSessionCookie, readSessionCookie, sessionCookie, signedInCookies } from '../sessions/session-cookie';
+import { Session } from '../sessions/session.entity';
 import { SessionsService } from '../sessions/sessions.service';
 import { InteractionFailure, InteractionService } from './interaction.service';
 import { InteractionResponder } from './interaction-responder';
@@ -40,12 +41,9 @@ export class InteractionController {
 
   @Post('login')
   async login(@Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<FastifyReply> {
-    const form = readForm(request);
-    const cookieValue = readSessionCookie(request);
-    const session = await this.sessions.resolve(cookieValue);
-    const refused = this.interactions.checkForm(session, cookieValue !== undefined, form);
-    if (refused) return this.fail(reply, refused);
-    const result = await this.interactions.login(session!, form, request.ip);
+    const submitted = await this.trustedForm(request);
+    if (submitted.kind === 'failure') return this.fail(reply, submitted);
+    const result = await this.interactions.login(submitted.session, submitted.form, request.ip);
     switch (result.kind) {
       case 'failure':
         return this.fail(reply, result);
@@ -64,12 +62,10 @@ export class InteractionController {
 
   @Post('consent')
   async consent(@Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<FastifyReply> {
-    const form = readForm(request);
-    const cookieValue = readSessionCookie(request);
-    const session = await this.sessions.resolve(cookieValue);
-    const refused = this.interactions.checkForm(session, cookieValue !== undefined, form);
-    if (refused) return this.fail(reply, refused);
-    const result = await this.interactions.consent(session!, form);
+    const submitted = await this.trustedForm(request);
+    if (submitted.kind === 'failure') return this.fail(reply, submitted);
+    const { session } = submitted;
+    const result = await this.interactions.consent(session, submitted.form);
     if (result.kind === 'failure') return this.fail(reply, result);
     if (result.kind === 'continue')
       return reply
@@ -93,6 +89,15 @@ export class InteractionController {
       ({ frontChannelUris } = await this.logoutService.logout(session, 'user', request.ip));
     }
     return sendPage(reply, loggedOutPage({ frontChannelUris }), { 'set-cookie': clearedSessionCookie(this.config) });
+  }
+
+  /** A form post with its session, once the session cookie and CSRF token are checked. */
+  private async trustedForm(request: FastifyRequest): Promise<InteractionFailure | { kind: 'trusted'; form: FormParams; session: Session }> {
+    const form = readForm(request);
+    const cookieValue = readSessionCookie(request);
+    const session = await this.sessions.resolve(cookieValue);
+    const refused = this.interactions.checkForm(session, cookieValue !== undefined, form);
+    return refused ?? { kind: 'trusted', form, session: session! };
   }
 
   private fail(reply: FastifyReply, failure: InteractionFailure): FastifyReply {

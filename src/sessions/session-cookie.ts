@@ -37,6 +37,6 @@ export function signedInCookies(value: string, browserState: string, config: App
 
 /** Set-Cookie headers that end the session in the browser (both cookies). */
 export function clearedSessionCookie(config: AppConfig): string[] {
-  const flags = `Path=/; SameSite=Lax; Max-Age=0${secure(config) ? '; Secure' : ''}`;
-  return [`${SESSION_COOKIE}=; HttpOnly; ${flags}`, `${BROWSER_STATE_COOKIE}=; ${flags}`];
+  const end = `SameSite=Lax; Max-Age=0${secure(config) ? '; Secure' : ''}`;
+  return [`${SESSION_COOKIE}=; Path=/; HttpOnly; ${end}`, `${BROWSER_STATE_COOKIE}=; Path=/; ${end}`];
 }
