@@ -10,17 +10,17 @@ import {
   expectPage,
   expectSecurityHeaders,
   interceptRedirects,
-  launchBrowser,
+  BrowserStage,
   loginAndConsent,
   pageKind,
   postFormFrom,
-  startCallbackServer,
+  startBrowserStage,
   submitConsent,
   submitLogin,
   StorageState,
   TestBrowser,
 } from '../helpers/browser';
-import { startTestApp, TestApp, TestClient } from '../helpers/test-app';
+import { TestApp, TestClient } from '../helpers/test-app';
 
 const PASSWORD = 'correct horse battery staple';
 const SCOPE = 'notes:read notes:write';
@@ -31,6 +31,7 @@ const SCOPE = 'notes:read notes:write';
  * (RFC 9207 `iss` included), the code exchange and the sample API.
  */
 describe('browser: authorization code flow', () => {
+  let stage: BrowserStage | undefined;
   let t: TestApp;
   let b: TestBrowser;
   let rp: CallbackServer;
@@ -41,12 +42,8 @@ describe('browser: authorization code flow', () => {
   let page: Page;
 
   beforeAll(async () => {
-    // Assigned one by one, so that afterAll closes whatever started even if another part failed.
-    await Promise.all([
-      startTestApp({ env: { LOGIN_RATE_LIMIT: '10000' } }).then((app) => (t = app)),
-      launchBrowser().then((browser) => (b = browser)),
-      startCallbackServer().then((server) => (rp = server)),
-    ]);
+    stage = await startBrowserStage();
+    ({ gatehouse: t, browser: b, rp } = stage);
     const common = { redirect_uris: [rp.redirectUri], scope: 'openid profile notes:read notes:write' };
     web = await t.createClient({ client_id: 'notes-web', client_name: 'Notes Web', grant_types: ['authorization_code', 'refresh_token'], ...common });
     spa = await t.createClient({ client_id: 'notes-spa', client_name: 'Notes SPA', token_endpoint_auth_method: 'none', ...common });
@@ -62,7 +59,7 @@ describe('browser: authorization code flow', () => {
   });
   afterEach(() => b?.closeContexts());
   afterAll(async () => {
-    await Promise.all([b?.close(), rp?.close(), t?.close()]);
+    await stage?.close();
   });
 
   const newPage = async () => (page = await b.newPage());

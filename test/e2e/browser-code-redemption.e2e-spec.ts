@@ -3,8 +3,8 @@ import type { Page } from 'playwright-core';
 import { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { api, clientPost, expectOAuthError, HttpResult, JsonBody, jwtPayload, TokenSet, waitUntil } from '../helpers/http';
-import { authorizeThrough, authorizeUrl, CallbackServer, interceptRedirects, launchBrowser, startCallbackServer, TestBrowser } from '../helpers/browser';
-import { startTestApp, TestApp, TestClient, TestInstance } from '../helpers/test-app';
+import { authorizeThrough, authorizeUrl, CallbackServer, interceptRedirects, BrowserStage, startBrowserStage, TestBrowser } from '../helpers/browser';
+import { TestApp, TestClient, TestInstance } from '../helpers/test-app';
 
 const PASSWORD = 'correct horse battery staple';
 
@@ -14,6 +14,7 @@ const PASSWORD = 'correct horse battery staple';
  * for the whole file), then redeemed over HTTP.
  */
 describe('browser: authorization code redemption', () => {
+  let stage: BrowserStage | undefined;
   let t: TestApp;
   let second: TestInstance;
   let b: TestBrowser;
@@ -26,12 +27,8 @@ describe('browser: authorization code redemption', () => {
   let aliceId: string;
 
   beforeAll(async () => {
-    // Assigned one by one, so that afterAll closes whatever started even if another part failed.
-    await Promise.all([
-      startTestApp({ env: { LOGIN_RATE_LIMIT: '10000' } }).then((app) => (t = app)),
-      launchBrowser().then((browser) => (b = browser)),
-      startCallbackServer().then((server) => (rp = server)),
-    ]);
+    stage = await startBrowserStage();
+    ({ gatehouse: t, browser: b, rp } = stage);
     second = await t.startInstance();
     const common = { redirect_uris: [rp.redirectUri], scope: 'openid notes:read notes:write' };
     web = await t.createClient({ client_id: 'notes-web', client_name: 'Notes Web', grant_types: ['authorization_code', 'refresh_token'], ...common });
@@ -42,8 +39,7 @@ describe('browser: authorization code redemption', () => {
     page = await b.newPage();
   });
   afterAll(async () => {
-    await Promise.all([b?.close(), rp?.close()]);
-    await t?.close();
+    await stage?.close();
   });
 
   interface Issued {

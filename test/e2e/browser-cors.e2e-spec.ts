@@ -2,8 +2,8 @@ import * as client from 'openid-client';
 import type { Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { api, formBody, jwtPayload } from '../helpers/http';
-import { authorizeThrough, authorizeUrl, CallbackServer, interceptRedirects, launchBrowser, startCallbackServer, TestBrowser } from '../helpers/browser';
-import { startTestApp, TestApp } from '../helpers/test-app';
+import { authorizeThrough, authorizeUrl, CallbackServer, interceptRedirects, BrowserStage, startBrowserStage, TestBrowser } from '../helpers/browser';
+import { TestApp } from '../helpers/test-app';
 
 const PASSWORD = 'correct horse battery staple';
 const ELSEWHERE = 'http://127.0.0.1:5999';
@@ -14,6 +14,7 @@ const ELSEWHERE = 'http://127.0.0.1:5999';
  * top-level navigation), and the public documents answer everyone.
  */
 describe('browser: CORS', () => {
+  let stage: BrowserStage | undefined;
   let t: TestApp;
   let b: TestBrowser;
   let rp: CallbackServer;
@@ -21,12 +22,8 @@ describe('browser: CORS', () => {
   let aliceId: string;
 
   beforeAll(async () => {
-    // Assigned one by one, so that afterAll closes whatever started even if another part failed.
-    await Promise.all([
-      startTestApp({ env: { LOGIN_RATE_LIMIT: '10000' } }).then((app) => (t = app)),
-      launchBrowser().then((browser) => (b = browser)),
-      startCallbackServer().then((server) => (rp = server)),
-    ]);
+    stage = await startBrowserStage();
+    ({ gatehouse: t, browser: b, rp } = stage);
     await t.createClient({
       client_id: 'notes-spa',
       client_name: 'Notes SPA',
@@ -48,7 +45,7 @@ describe('browser: CORS', () => {
   });
   afterEach(() => b?.closeContexts());
   afterAll(async () => {
-    await Promise.all([b?.close(), rp?.close(), t?.close()]);
+    await stage?.close();
   });
 
   const preflight = (path: string, origin: string) =>

@@ -6,17 +6,18 @@ import {
   authorizeUrl,
   CallbackServer,
   interceptRedirects,
-  launchBrowser,
+  BrowserStage,
   loginAndConsent,
-  startCallbackServer,
+  startBrowserStage,
   TestBrowser,
 } from '../helpers/browser';
-import { startTestApp, TestApp } from '../helpers/test-app';
+import { TestApp } from '../helpers/test-app';
 
 const PASSWORD = 'correct horse battery staple';
 
 /** RFC 6749 §4.2 implicit grant (response_type=token) in Chromium. */
 describe('browser: implicit grant', () => {
+  let stage: BrowserStage | undefined;
   let t: TestApp;
   let b: TestBrowser;
   let rp: CallbackServer;
@@ -24,12 +25,8 @@ describe('browser: implicit grant', () => {
   let aliceId: string;
 
   beforeAll(async () => {
-    // Assigned one by one, so that afterAll closes whatever started even if another part failed.
-    await Promise.all([
-      startTestApp({ env: { LOGIN_RATE_LIMIT: '10000' } }).then((app) => (t = app)),
-      launchBrowser().then((browser) => (b = browser)),
-      startCallbackServer().then((server) => (rp = server)),
-    ]);
+    stage = await startBrowserStage();
+    ({ gatehouse: t, browser: b, rp } = stage);
     await t.createClient({
       client_id: 'legacy-spa',
       client_name: 'Legacy SPA',
@@ -52,7 +49,7 @@ describe('browser: implicit grant', () => {
   });
   afterEach(() => b?.closeContexts());
   afterAll(async () => {
-    await Promise.all([b?.close(), rp?.close(), t?.close()]);
+    await stage?.close();
   });
 
   const implicitUrl = (params: Record<string, string | undefined> = {}) =>

@@ -11,9 +11,9 @@ import {
   expectSecurityHeaders,
   formFields,
   interceptRedirects,
-  launchBrowser,
+  BrowserStage,
   postFormFrom,
-  startCallbackServer,
+  startBrowserStage,
   submitConsent,
   submitLogin,
   tamperCsrfToken,
@@ -26,6 +26,7 @@ const CHALLENGE = 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM';
 
 /** Login sessions, CSRF protection, logout, consent management and page hardening, in Chromium. */
 describe('browser: sessions, CSRF, logout and page security', () => {
+  let stage: BrowserStage | undefined;
   let t: TestApp;
   let b: TestBrowser;
   let rp: CallbackServer;
@@ -33,12 +34,8 @@ describe('browser: sessions, CSRF, logout and page security', () => {
   let aliceId: string;
 
   beforeAll(async () => {
-    // Assigned one by one, so that afterAll closes whatever started even if another part failed.
-    await Promise.all([
-      startTestApp({ env: { LOGIN_RATE_LIMIT: '10000' } }).then((app) => (t = app)),
-      launchBrowser().then((browser) => (b = browser)),
-      startCallbackServer().then((server) => (rp = server)),
-    ]);
+    stage = await startBrowserStage();
+    ({ gatehouse: t, browser: b, rp } = stage);
     await t.createClient({
       client_id: 'notes-spa',
       client_name: 'Notes SPA',
@@ -51,7 +48,7 @@ describe('browser: sessions, CSRF, logout and page security', () => {
   });
   afterEach(() => b?.closeContexts());
   afterAll(async () => {
-    await Promise.all([b?.close(), rp?.close(), t?.close()]);
+    await stage?.close();
   });
 
   const issuer = () => t.config.issuer;

@@ -1,3 +1,4 @@
+import { startTestApp, TestApp } from './test-app';
 import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
 import { AddressInfo } from 'node:net';
 import { Browser, BrowserContext, chromium, Page, Response } from 'playwright-core';
@@ -375,4 +376,28 @@ export async function expectSecurityHeaders(response: Response | null, what: str
   expect(headers['referrer-policy'], `${what}: Referrer-Policy`).toBe('no-referrer');
   expect(headers['cache-control'], `${what}: Cache-Control`).toMatch(/(^|,\s*)no-store(\s*,|$)/);
   expect(headers['x-content-type-options'], `${what}: X-Content-Type-Options`).toBe('nosniff');
+}
+
+/** What every browser spec starts with: Gatehouse, Chromium, and the relying party's callback server. */
+export interface BrowserStage {
+  gatehouse: TestApp;
+  browser: TestBrowser;
+  rp: CallbackServer;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts the three in parallel (login throttling relaxed, since the specs sign in often).
+ * If one fails to start, the others are closed before the error is thrown.
+ */
+export async function startBrowserStage(env: Record<string, string> = {}): Promise<BrowserStage> {
+  const started = await Promise.allSettled([startTestApp({ env: { LOGIN_RATE_LIMIT: '10000', ...env } }), launchBrowser(), startCallbackServer()] as const);
+  const close = () => Promise.all(started.map((result) => (result.status === 'fulfilled' ? result.value.close() : undefined))).then(() => undefined);
+  const failed = started.find((result) => result.status === 'rejected');
+  if (failed) {
+    await close();
+    throw failed.reason;
+  }
+  const [gatehouse, browser, rp] = started.map((result) => (result as PromiseFulfilledResult<unknown>).value) as [TestApp, TestBrowser, CallbackServer];
+  return { gatehouse, browser, rp, close };
 }
