@@ -4,7 +4,6 @@ import { AuditModule } from '../audit/audit.module';
 import { RateLimitModule } from '../rate-limit/rate-limit.module';
 import { SessionsModule } from '../sessions/sessions.module';
 import { ClientsModule } from '../clients/clients.module';
-import { KeysModule } from '../keys/keys.module';
 import { LogoutModule } from '../logout/logout.module';
 import { TokensModule } from '../tokens/tokens.module';
 import { UsersModule } from '../users/users.module';
@@ -27,7 +26,7 @@ import { TokenEndpointService } from './token-endpoint.service';
 const GRANTS = [AuthorizationCodeGrant, ClientCredentialsGrant, PasswordGrant, RefreshTokenGrant];
 
 @Module({
-  imports: [DiscoveryModule, KeysModule, LogoutModule, ClientsModule, UsersModule, TokensModule, AuditModule, SessionsModule, RateLimitModule],
+  imports: [DiscoveryModule, LogoutModule, ClientsModule, UsersModule, TokensModule, AuditModule, SessionsModule, RateLimitModule],
   controllers: [TokenController, MetadataController, AuthorizeController, InteractionController],
   providers: [GrantRegistry, TokenEndpointService, AuthorizeService, AuthorizationCodesService, InteractionService, InteractionResponder, ...GRANTS],
   exports: [GrantRegistry],

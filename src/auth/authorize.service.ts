@@ -12,8 +12,6 @@ import { User } from '../users/user.entity';
 import { UsersService } from '../users/users.service';
 import { AuthorizationCodesService } from './authorization-codes.service';
 import { resolveScopes } from './scope-policy';
-import { decodeJwt, verifyJwtSignature } from '../common/jwt';
-import { KeyStore } from '../keys/key-store';
 import { ClaimsRequest, parseClaimsRequest } from '../oidc/claims';
 import { IdTokenFactory } from '../tokens/id-token.factory';
 import { SubjectIdentifiers } from '../tokens/subject-identifiers';
@@ -95,7 +93,6 @@ export class AuthorizeService {
     private readonly codes: AuthorizationCodesService,
     private readonly issuer: TokenIssuer,
     private readonly idTokens: IdTokenFactory,
-    private readonly keys: KeyStore,
     private readonly subjects: SubjectIdentifiers,
     private readonly sessions: SessionsService,
     private readonly config: AppConfig,
@@ -208,7 +205,7 @@ export class AuthorizeService {
       }
       const claims = parseClaimsRequest(params.claims);
       if (claims instanceof Error) throw new RedirectableError('invalid_request', claims.message);
-      const hintedSubject = params.id_token_hint !== undefined ? this.hintedSubject(params.id_token_hint) : undefined;
+      const hintedSubject = params.id_token_hint !== undefined ? await this.hintedSubject(params.id_token_hint) : undefined;
       return {
         ...base,
         responseType,
@@ -254,13 +251,10 @@ export class AuthorizeService {
   }
 
   /** The subject of an ID token we issued (signature checked, expiry not: it may be old). */
-  private hintedSubject(hint: string): string {
-    const decoded = decodeJwt(hint);
-    const key = decoded && typeof decoded.header.kid === 'string' ? this.keys.verificationKey(decoded.header.kid) : undefined;
-    const valid = decoded && key && verifyJwtSignature(decoded, key.alg, key.publicKey) && decoded.payload.iss === this.config.issuer;
-    if (!valid || typeof decoded.payload.sub !== 'string')
-      throw new RedirectableError('invalid_request', 'id_token_hint is not an ID token issued by this server');
-    return decoded.payload.sub;
+  private async hintedSubject(hint: string): Promise<string> {
+    const claims = await this.idTokens.verifyIssued(hint);
+    if (!claims) throw new RedirectableError('invalid_request', 'id_token_hint is not an ID token issued by this server');
+    return claims.sub as string;
   }
 
   /** Parameters to come back with, without what brought up the page (prompt value, max_age). */

@@ -1,13 +1,10 @@
-import { createHmac } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { Client } from '../clients/client.entity';
 import { ClientsService } from '../clients/clients.service';
 import { AppConfig } from '../config/configuration';
-import { constantTimeEqual } from '../common/crypto';
-import { decodeJwt, JwtPayload, verifyJwtSignature } from '../common/jwt';
-import { KeyStore } from '../keys/key-store';
 import { ErrorPageData } from '../pages/pages';
 import { Session } from '../sessions/session.entity';
+import { IdTokenFactory } from '../tokens/id-token.factory';
 import { SubjectIdentifiers } from '../tokens/subject-identifiers';
 
 /** Raw parameters from the query or the form; arrays mark repeated parameters. */
@@ -39,7 +36,7 @@ const invalid = (description: string, hint?: string): ErrorPageData => ({ status
 export class EndSessionService {
   constructor(
     private readonly clients: ClientsService,
-    private readonly keys: KeyStore,
+    private readonly idTokens: IdTokenFactory,
     private readonly subjects: SubjectIdentifiers,
     private readonly config: AppConfig,
   ) {}
@@ -56,7 +53,7 @@ export class EndSessionService {
 
     let hint: { sub: string; sid?: string; clientId?: string; audiences: string[] } | undefined;
     if (params.id_token_hint !== undefined) {
-      const claims = await this.verifyHint(params.id_token_hint);
+      const claims = await this.idTokens.verifyIssued(params.id_token_hint);
       if (!claims) {
         return invalid('The id_token_hint is not an ID token issued by this service.', 'Go back to the application and sign out from there again.');
       }
@@ -105,28 +102,5 @@ export class EndSessionService {
     if (!request.hint || !session.userId) return false;
     if (request.hint.sid !== undefined) return request.hint.sid === session.id;
     return request.client !== undefined && request.hint.sub === this.subjects.subjectFor(request.client, session.userId);
-  }
-
-  /** An ID token we issued: our key (or, HS256, the client's secret) and our issuer; expiry is not checked (§2). */
-  private async verifyHint(token: string): Promise<JwtPayload | undefined> {
-    const decoded = decodeJwt(token);
-    if (!decoded) return undefined;
-    const { header, payload } = decoded;
-    if (header.typ !== undefined && header.typ !== 'JWT') return undefined;
-    if (payload.iss !== this.config.issuer || typeof payload.sub !== 'string') return undefined;
-    const aud = payload.aud;
-    if (!(typeof aud === 'string' || (Array.isArray(aud) && aud.length > 0 && aud.every((value) => typeof value === 'string')))) return undefined;
-    if (header.alg === 'HS256') {
-      const audiences = typeof aud === 'string' ? [aud] : (aud as string[]);
-      const clientId = audiences.length === 1 ? audiences[0] : payload.azp;
-      const client = typeof clientId === 'string' && clientId.length <= 256 ? await this.clients.find(clientId) : null;
-      const secret = client ? this.clients.revealSecret(client) : undefined;
-      if (!secret) return undefined;
-      const expected = createHmac('sha256', secret).update(decoded.signingInput).digest('base64url');
-      return constantTimeEqual(expected, decoded.signature.toString('base64url')) ? payload : undefined;
-    }
-    const key = typeof header.kid === 'string' ? this.keys.verificationKey(header.kid) : undefined;
-    if (!key || key.alg !== header.alg || !verifyJwtSignature(decoded, key.alg, key.publicKey)) return undefined;
-    return payload;
   }
 }

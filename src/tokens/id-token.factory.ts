@@ -3,7 +3,8 @@ import { Injectable } from '@nestjs/common';
 import { AppConfig } from '../config/configuration';
 import { Client } from '../clients/client.entity';
 import { ClientsService } from '../clients/clients.service';
-import { AsymmetricAlgorithm, ASYMMETRIC_ALGORITHMS } from '../common/jwt';
+import { constantTimeEqual } from '../common/crypto';
+import { AsymmetricAlgorithm, ASYMMETRIC_ALGORITHMS, decodeJwt, JwtPayload, verifyJwtSignature } from '../common/jwt';
 import { KeyStore } from '../keys/key-store';
 import { userClaims } from '../oidc/claims';
 import { User } from '../users/user.entity';
@@ -98,5 +99,32 @@ export class IdTokenFactory {
   algorithm(client: Client): string {
     const registered = client.metadata.id_token_signed_response_alg;
     return typeof registered === 'string' ? registered : DEFAULT_ID_TOKEN_ALG;
+  }
+
+  /**
+   * The claims of an ID token this server issued, for id_token_hint: our key (or, HS256, the
+   * client's secret) and our issuer. Expiry is not checked: a hint may be old (Core §3.1.2.1,
+   * RP-Initiated Logout §2). Access tokens (typ at+jwt) are not ID tokens.
+   */
+  async verifyIssued(token: string): Promise<JwtPayload | undefined> {
+    const decoded = decodeJwt(token);
+    if (!decoded) return undefined;
+    const { header, payload } = decoded;
+    if (header.typ !== undefined && header.typ !== 'JWT') return undefined;
+    if (payload.iss !== this.config.issuer || typeof payload.sub !== 'string') return undefined;
+    const aud = payload.aud;
+    if (!(typeof aud === 'string' || (Array.isArray(aud) && aud.length > 0 && aud.every((value) => typeof value === 'string')))) return undefined;
+    if (header.alg === 'HS256') {
+      const audiences = typeof aud === 'string' ? [aud] : (aud as string[]);
+      const clientId = audiences.length === 1 ? audiences[0] : payload.azp;
+      const client = typeof clientId === 'string' && clientId.length <= 256 ? await this.clients.find(clientId) : null;
+      const secret = client ? this.clients.revealSecret(client) : undefined;
+      if (!secret) return undefined;
+      const expected = createHmac('sha256', secret).update(decoded.signingInput).digest('base64url');
+      return constantTimeEqual(expected, decoded.signature.toString('base64url')) ? payload : undefined;
+    }
+    const key = typeof header.kid === 'string' ? this.keys.verificationKey(header.kid) : undefined;
+    if (!key || key.alg !== header.alg || !verifyJwtSignature(decoded, key.alg, key.publicKey)) return undefined;
+    return payload;
   }
 }
