@@ -62,21 +62,21 @@ export class InteractionService {
   async login(session: Session, form: FormParams, remoteAddress: string): Promise<LoginResult> {
     const returnTo = form.return_to ?? '';
     const username = (form.username ?? '').slice(0, 255);
-    const clientName = await this.clientName(returnTo);
     const throttle = await this.rateLimiter.hit(`login:${remoteAddress}`, this.config.loginRateLimit, 60);
     if (!throttle.allowed) {
       return failure(429, 'too_many_requests', 'Too many sign-in attempts from your network.', `Wait ${throttle.retryAfter} seconds and try again.`, {
         'retry-after': String(throttle.retryAfter),
       });
     }
-    if (!username || !form.password) return { kind: 'retry', csrfToken: session.csrfToken, returnTo, username, clientName };
+    // The client's name is looked up only to show the login page again.
+    if (!username || !form.password) return { kind: 'retry', csrfToken: session.csrfToken, returnTo, username, clientName: await this.clientName(returnTo) };
     const result = await this.users.login(username, form.password);
     if (!result.ok) {
       await this.audit.record(result.reason === 'locked' ? 'login.locked' : 'login.failed', {
         remoteAddress,
         details: { reason: result.reason, via: 'login_page' },
       });
-      return { kind: 'retry', csrfToken: session.csrfToken, returnTo, username, clientName };
+      return { kind: 'retry', csrfToken: session.csrfToken, returnTo, username, clientName: await this.clientName(returnTo) };
     }
     const signedIn = await this.sessions.signIn(session, result.user.id);
     await this.audit.record('login.succeeded', { subject: result.user.id, remoteAddress, details: { via: 'login_page', session_id: signedIn.session.id } });
