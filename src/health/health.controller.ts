@@ -1,4 +1,4 @@
-import { Controller, Get } from '@nestjs/common';
+import { Controller, Get, Header } from '@nestjs/common';
 import { ApiTags } from '@nestjs/swagger';
 import { HealthCheck, HealthCheckResult, HealthCheckService, TypeOrmHealthIndicator } from '@nestjs/terminus';
 
@@ -10,10 +10,20 @@ export class HealthController {
     private readonly database: TypeOrmHealthIndicator,
   ) {}
 
-  /** 200 when PostgreSQL answers, 503 otherwise. */
+  /** Readiness: 200 when PostgreSQL answers, 503 otherwise. */
   @Get()
   @HealthCheck()
   check(): Promise<HealthCheckResult> {
     return this.health.check([() => this.database.pingCheck('database', { timeout: 1500 })]);
+  }
+
+  /**
+   * Liveness: 200 whenever the process serves HTTP, database or not (a restart would not
+   * bring PostgreSQL back). Also the benchmark's bare NestJS route in Gatehouse's own process.
+   */
+  @Get('live')
+  @Header('Cache-Control', 'no-store')
+  live(): { status: 'ok' } {
+    return { status: 'ok' };
   }
 }

@@ -117,6 +117,13 @@ describe('metadata, JWKS, health and docs', () => {
       expect(result.body).toMatchObject({ status: 'ok', info: { database: { status: 'up' } } });
     });
 
+    it('GET /health/live answers 200 without asking the database', async () => {
+      const result = await request(`${t.baseUrl}/health/live`);
+      expect(result.status, result.text).toBe(200);
+      expect(result.body).toEqual({ status: 'ok' });
+      expect(result.headers.get('cache-control')).toBe('no-store');
+    });
+
     it('GET /docs serves the OpenAPI UI', async () => {
       const result = await request(`${t.baseUrl}/docs`);
       expect(result.status).toBe(200);
