@@ -18,6 +18,9 @@
 //   BENCH_SCENARIOS    comma-separated scenarios (default: all)
 //   BENCH_DATABASE_URL PostgreSQL where a throwaway gh_bench_<ts> database is created and dropped
 //                      (default postgres://gatehouse:gatehouse@127.0.0.1:5432/gatehouse)
+//   BENCH_GATEHOUSE_DATABASE_URL  run Gatehouse on this existing database instead (not created or dropped)
+//   BENCH_KEY_ENCRYPTION_KEY      Gatehouse's KEY_ENCRYPTION_KEY (default: random per run; an existing
+//                      database needs the key its signing keys were sealed with)
 //   BENCH_PORT         first server port (default 3900)
 //   BENCH_SERVER_CPUS / BENCH_LOAD_CPUS  taskset CPU lists (default 0 / 1); BENCH_PIN=0 disables pinning
 //   BENCH_ALLOW_ERRORS=1  exit 0 even when a scenario saw connection errors, non-2xx or unexpected answers

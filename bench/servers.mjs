@@ -115,14 +115,21 @@ export const servers = {
       if (!existsSync(main)) throw new Error(`${main} is missing: run npm run build (npm run bench builds first)`);
       if (!existsSync(cli)) throw new Error(`${cli} is missing: the benchmark registers its client with the CLI (npm run build)`);
 
-      const adminUrl = process.env.BENCH_DATABASE_URL || DEFAULT_DATABASE_URL;
-      const database = `gh_bench_${Date.now()}`;
-      const databaseUrl = await createDatabase(adminUrl, database);
-      defer(async () => {
-        await dropDatabase(adminUrl, database);
-        log(`dropped database ${database}`);
-      });
-      log(`created database ${database}`);
+      // BENCH_GATEHOUSE_DATABASE_URL: run on an existing database (e.g. a seeded one), neither
+      // created nor dropped; its signing keys need the KEY_ENCRYPTION_KEY they were sealed with.
+      let databaseUrl = process.env.BENCH_GATEHOUSE_DATABASE_URL;
+      if (databaseUrl) {
+        log(`using the existing database ${new URL(databaseUrl).pathname.slice(1)}`);
+      } else {
+        const adminUrl = process.env.BENCH_DATABASE_URL || DEFAULT_DATABASE_URL;
+        const database = `gh_bench_${Date.now()}`;
+        databaseUrl = await createDatabase(adminUrl, database);
+        defer(async () => {
+          await dropDatabase(adminUrl, database);
+          log(`dropped database ${database}`);
+        });
+        log(`created database ${database}`);
+      }
 
       const baseUrl = `http://127.0.0.1:${port}`;
       const env = baseEnv({
@@ -131,7 +138,7 @@ export const servers = {
         PORT: String(port),
         ISSUER: baseUrl,
         DATABASE_URL: databaseUrl,
-        KEY_ENCRYPTION_KEY: randomBytes(32).toString('hex'),
+        KEY_ENCRYPTION_KEY: process.env.BENCH_KEY_ENCRYPTION_KEY || randomBytes(32).toString('hex'),
         LOG_LEVEL: 'warn',
       });
 
