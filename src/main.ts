@@ -1,6 +1,8 @@
 import 'reflect-metadata';
+import cluster from 'node:cluster';
 import pino from 'pino';
 import { createApp } from './app.factory';
+import { runClusterPrimary } from './cluster-primary';
 import { ConfigError, loadConfig } from './config/configuration';
 import { EmbeddedDatabaseLockedError } from './database/embedded-database';
 
@@ -15,14 +17,20 @@ async function bootstrap(): Promise<void> {
     }
     throw error;
   }
-  const logger = pino({ level: config.logLevel, base: { service: 'gatehouse' } }).child({ context: 'Gatehouse' });
-  if (config.databaseUrl) {
-    logger.info(`database: PostgreSQL server from DATABASE_URL`);
-  } else {
-    logger.warn(`database: no DATABASE_URL set, using the embedded PostgreSQL (PGlite) in ${config.dataDir}; set DATABASE_URL for production`);
+  const logger = pino({ level: config.logLevel, base: { service: 'gatehouse', pid: process.pid } }).child({ context: 'Gatehouse' });
+  if (cluster.isPrimary) {
+    if (config.databaseUrl) {
+      logger.info(`database: PostgreSQL server from DATABASE_URL`);
+    } else {
+      logger.warn(`database: no DATABASE_URL set, using the embedded PostgreSQL (PGlite) in ${config.dataDir}; set DATABASE_URL for production`);
+    }
+    if (config.keyEncryptionKeyGenerated) {
+      logger.warn(`KEY_ENCRYPTION_KEY is not set: using a key generated once in ${config.dataDir} (development only; set KEY_ENCRYPTION_KEY in production)`);
+    }
   }
-  if (config.keyEncryptionKeyGenerated) {
-    logger.warn(`KEY_ENCRYPTION_KEY is not set: using a key generated once in ${config.dataDir} (development only; set KEY_ENCRYPTION_KEY in production)`);
+  if (config.workers > 1 && cluster.isPrimary) {
+    await runClusterPrimary(config.workers, logger);
+    return;
   }
   const app = await createApp(config);
   await app.listen({ port: config.port, host: config.host });

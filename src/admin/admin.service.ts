@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { ClientsService } from '../clients/clients.service';
+import { runMigrations } from '../database/run-migrations';
 import { KeyStore } from '../keys/key-store';
 import { ResourceServersService } from '../tokens/resource-servers.service';
 import { User } from '../users/user.entity';
@@ -63,7 +64,7 @@ export class AdminService {
       await this.resourceServers.remove(requireId(id));
       return { audience: id, deleted: true };
     },
-    migrate: async () => ({ applied: (await this.db.runMigrations({ transaction: 'each' })).map((migration) => migration.name) }),
+    migrate: async () => ({ applied: (await runMigrations(this.db)).map((migration) => migration.name) }),
   };
 
   async run(operation: string, args: AdminArgs): Promise<unknown> {

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ConfigError, Environment, loadConfig } from './configuration';
@@ -38,6 +38,7 @@ describe('loadConfig defaults', () => {
       production: false,
       issuer: 'http://localhost:3000',
       port: 3000,
+      workers: 1,
       host: '0.0.0.0',
       databaseUrl: undefined,
       databasePoolSize: 10,
@@ -162,6 +163,9 @@ describe('loadConfig refuses malformed settings with a ConfigError naming the se
     ['DATABASE_POOL_SIZE', { DATABASE_POOL_SIZE: '0' }],
     ['SYNC_INTERVAL_MS', { SYNC_INTERVAL_MS: '10' }],
     ['ACCESS_TOKEN_AUDIENCE', { ACCESS_TOKEN_AUDIENCE: 'mailto:api@example.com' }],
+    ['WORKERS', { WORKERS: '0' }],
+    ['WORKERS', { WORKERS: 'many' }],
+    ['WORKERS', { WORKERS: '2' }],
   ];
 
   it.each(cases)('%s in %o', (setting, env) => {
@@ -188,6 +192,22 @@ describe('loadConfig refuses malformed settings with a ConfigError naming the se
   it('reports the setting without echoing the key-encryption key', () => {
     const secret = 'cd'.repeat(31);
     expect(configError({ KEY_ENCRYPTION_KEY: secret }).message).not.toContain(secret);
+  });
+});
+
+describe('loadConfig WORKERS', () => {
+  const server = { ...base, DATABASE_URL: 'postgres://localhost/gatehouse' };
+
+  it('takes a worker count with a PostgreSQL server', () => {
+    expect(loadConfig({ ...server, WORKERS: '3' }).workers).toBe(3);
+  });
+
+  it('auto means one worker per available core', () => {
+    expect(loadConfig({ ...server, WORKERS: 'auto' }).workers).toBe(availableParallelism());
+  });
+
+  it('refuses more than one worker on the embedded database, which serves one process', () => {
+    expect(configError({ ...base, WORKERS: '4' }).message).toMatch(/WORKERS above 1 needs DATABASE_URL/);
   });
 });
 

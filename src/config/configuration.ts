@@ -1,5 +1,6 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createPrivateKey, randomBytes } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 
 /** A setting that is missing or malformed: the message names it in one line. */
@@ -25,6 +26,8 @@ export abstract class AppConfig {
   abstract readonly issuer: string;
   abstract readonly port: number;
   abstract readonly host: string;
+  /** HTTP worker processes sharing the port (Node cluster); 1 means no cluster. */
+  abstract readonly workers: number;
   /** PostgreSQL server URL; undefined means the embedded engine in `dataDir`. */
   abstract readonly databaseUrl: string | undefined;
   abstract readonly databasePoolSize: number;
@@ -158,6 +161,14 @@ function trustProxy(env: Environment): boolean | number | string {
   throw new ConfigError('TRUST_PROXY', `must be true, false, a hop count or a comma-separated list of proxy addresses, got "${raw}"`);
 }
 
+/** WORKERS: a count, or `auto` for one worker per available core; more than one needs a PostgreSQL server. */
+function workers(env: Environment, embedded: boolean): number {
+  const raw = env.WORKERS?.trim().toLowerCase();
+  const count = raw === 'auto' ? availableParallelism() : integer(env, 'WORKERS', 1, 1, 256);
+  if (count > 1 && embedded) throw new ConfigError('WORKERS', 'above 1 needs DATABASE_URL: the embedded database serves a single process');
+  return count;
+}
+
 /** REGISTRATION_INITIAL_ACCESS_TOKEN: a bearer token (RFC 6750 token68 syntax) long enough not to be guessed. */
 function initialAccessToken(env: Environment): string | undefined {
   const raw = env.REGISTRATION_INITIAL_ACCESS_TOKEN?.trim();
@@ -195,6 +206,7 @@ export function loadConfig(env: Environment = process.env): AppConfig {
     issuer,
     port,
     host: env.HOST?.trim() || '0.0.0.0',
+    workers: workers(env, databaseUrl === undefined),
     databaseUrl,
     databasePoolSize: integer(env, 'DATABASE_POOL_SIZE', 10, 1, 200),
     dataDir,

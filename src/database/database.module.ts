@@ -1,9 +1,11 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
+import { DataSource, DataSourceOptions } from 'typeorm';
 import { AppConfig } from '../config/configuration';
 import { ChangeFeed } from './change-feed';
 import { dataSourceOptions } from './database-options';
 import { EmbeddedDatabaseHost } from './embedded-database.provider';
+import { runMigrations } from './run-migrations';
 
 @Module({
   providers: [EmbeddedDatabaseHost],
@@ -23,6 +25,13 @@ class EmbeddedDatabaseModule {}
         autoLoadEntities: true,
         retryAttempts: 0,
       }),
+      // Migrations run under an advisory lock, so that instances starting together apply each once.
+      dataSourceFactory: async (options) => {
+        const { migrationsRun, ...rest } = options as DataSourceOptions;
+        const db = await new DataSource({ ...rest, migrationsRun: false } as DataSourceOptions).initialize();
+        if (migrationsRun) await runMigrations(db);
+        return db;
+      },
     }),
   ],
   providers: [ChangeFeed],
