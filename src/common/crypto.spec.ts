@@ -19,6 +19,13 @@ describe('randomToken', () => {
     for (let i = 0; i < 200; i++) expect(randomToken()).toMatch(/^[A-Za-z0-9_-]{43}$/);
   });
 
+  it('hands out every pooled byte once, across refills of the pool', () => {
+    // 16-byte tokens through several 8 KiB pools: no token, and no 16-byte block, repeats.
+    const tokens = new Set(Array.from({ length: 3000 }, () => randomToken(16)));
+    expect(tokens.size).toBe(3000);
+    expect(Buffer.from(randomToken(10_000), 'base64url')).toHaveLength(10_000);
+  });
+
   it('does not repeat itself', () => {
     const tokens = new Set(Array.from({ length: 1000 }, () => randomToken()));
     expect(tokens.size).toBe(1000);

@@ -57,6 +57,13 @@ describe('parseFormBody', () => {
 });
 
 describe('readForm', () => {
+  it('checks a request once: a second read (guard, then handler) returns the same parameters', () => {
+    const incoming = request(parseFormBody('grant_type=client_credentials'));
+    const first = readForm(incoming);
+    expect(readForm(incoming)).toBe(first);
+    expect(readForm(request(parseFormBody('grant_type=client_credentials')))).not.toBe(first);
+  });
+
   it('returns the parameters of a form body', () => {
     expect({ ...readForm(request(parseFormBody('grant_type=client_credentials&scope=read'))) }).toEqual({ grant_type: 'client_credentials', scope: 'read' });
   });

@@ -25,6 +25,18 @@ export function parseFormBody(body: string): Record<string, string | string[]> {
  * values count as absent (§3.1). Anything else is `invalid_request`.
  */
 export function readForm(request: FastifyRequest): FormParams {
+  // The client-authentication guard and the handler both read the form: check it once.
+  let params = checkedForms.get(request);
+  if (params === undefined) {
+    params = checkForm(request);
+    checkedForms.set(request, params);
+  }
+  return params;
+}
+
+const checkedForms = new WeakMap<FastifyRequest, FormParams>();
+
+function checkForm(request: FastifyRequest): FormParams {
   const type = (request.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
   if (type !== FORM_CONTENT_TYPE) throw invalidRequest(`the request body must be ${FORM_CONTENT_TYPE}`);
   const body = (request.body ?? {}) as Record<string, string | string[]>;

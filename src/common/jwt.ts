@@ -36,11 +36,17 @@ function signOptions(alg: AsymmetricAlgorithm, key: KeyObject) {
   }
 }
 
-const encodeSegment = (value: unknown): string => Buffer.from(JSON.stringify(value)).toString('base64url');
+/** A JWS header or payload as its base64url-encoded JSON segment. */
+export const encodeJwtSegment = (value: unknown): string => Buffer.from(JSON.stringify(value)).toString('base64url');
 
 /** Signs a compact JWS synchronously (node:crypto is about twice as fast as WebCrypto here). */
 export function signJwt(header: JwtHeader, payload: JwtPayload, alg: AsymmetricAlgorithm, key: KeyObject): string {
-  const signingInput = `${encodeSegment(header)}.${encodeSegment(payload)}`;
+  return signJwtWithHeaderSegment(encodeJwtSegment(header), payload, alg, key);
+}
+
+/** signJwt for a header encoded once and reused (the header of a key's tokens never changes). */
+export function signJwtWithHeaderSegment(headerSegment: string, payload: JwtPayload, alg: AsymmetricAlgorithm, key: KeyObject): string {
+  const signingInput = `${headerSegment}.${encodeJwtSegment(payload)}`;
   const { digest, key: keyOptions } = signOptions(alg, key);
   const signature = sign(digest, Buffer.from(signingInput), keyOptions);
   return `${signingInput}.${signature.toString('base64url')}`;

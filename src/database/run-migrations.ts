@@ -1,7 +1,7 @@
 import { DataSource, Migration } from 'typeorm';
 
 /** Advisory lock key held while migrations run (an arbitrary constant of Gatehouse's own). */
-const MIGRATIONS_LOCK_ID = 7_231_001;
+const MIGRATIONS_LOCK_ID = 7_231_003;
 
 /**
  * Applies pending migrations while holding a PostgreSQL advisory lock, so that instances

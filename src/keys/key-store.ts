@@ -3,7 +3,7 @@ import { Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager } from 'typeorm';
 import { AppConfig } from '../config/configuration';
-import { AsymmetricAlgorithm, ASYMMETRIC_ALGORITHMS, JwtPayload, signJwt } from '../common/jwt';
+import { AsymmetricAlgorithm, ASYMMETRIC_ALGORITHMS, encodeJwtSegment, JwtPayload, signJwtWithHeaderSegment } from '../common/jwt';
 import { SecretBox } from '../common/secret-box';
 import { ChangeFeed } from '../database/change-feed';
 import { SigningKey } from './signing-key.entity';
@@ -20,6 +20,8 @@ export interface LoadedKey {
 
 interface LoadedSigningKey extends LoadedKey {
   privateKey: KeyObject;
+  /** Encoded JWS headers of this key's tokens, by `typ` ('' for none): encoded once, not per token. */
+  headerSegments: Map<string, string>;
 }
 
 /** Advisory-lock id that serialises key creation and rotation across instances. */
@@ -80,8 +82,12 @@ export class KeyStore implements OnModuleInit, OnApplicationShutdown {
   /** Signs a JWT with the active key of `alg`; the header gets `alg` and `kid`. */
   sign(alg: AsymmetricAlgorithm, payload: JwtPayload, typ?: string): { token: string; kid: string } {
     const key = this.activeKey(alg);
-    const header = typ ? { alg, typ, kid: key.kid } : { alg, kid: key.kid };
-    return { token: signJwt(header, payload, alg, key.privateKey), kid: key.kid };
+    let header = key.headerSegments.get(typ ?? '');
+    if (header === undefined) {
+      header = encodeJwtSegment(typ ? { alg, typ, kid: key.kid } : { alg, kid: key.kid });
+      key.headerSegments.set(typ ?? '', header);
+    }
+    return { token: signJwtWithHeaderSegment(header, payload, alg, key.privateKey), kid: key.kid };
   }
 
   /** The key that signs `alg` now: the newest one already active. */
@@ -173,6 +179,7 @@ export class KeyStore implements OnModuleInit, OnApplicationShutdown {
         publicJwk: row.publicJwk,
         activatesAt: row.activatesAt.getTime(),
         unpublishAt: row.unpublishAt?.getTime() ?? null,
+        headerSegments: new Map(),
       });
     }
     this.keys = loaded;

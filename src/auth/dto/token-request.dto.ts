@@ -16,3 +16,6 @@ export class TokenRequestDto {
   @Matches(/^[\x20-\x7E]*$/, { message: 'scope has invalid characters' })
   scope?: string;
 }
+
+/** Every parameter TokenRequestDto validates: the token endpoint remembers verdicts by these. */
+export const TOKEN_REQUEST_FIELDS = ['grant_type', 'scope'] as const;
