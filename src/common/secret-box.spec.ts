@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { SecretBox } from './secret-box';
+import { keyEncryptionKeyId, SecretBox, UnknownKeyEncryptionKeyError } from './secret-box';
 
 const box = new SecretBox(randomBytes(32));
 
@@ -99,5 +99,96 @@ describe('SecretBox', () => {
     expect(() => new SecretBox(randomBytes(31))).toThrow('32 bytes');
     expect(() => new SecretBox(randomBytes(33))).toThrow('32 bytes');
     expect(() => new SecretBox(Buffer.alloc(0))).toThrow('32 bytes');
+  });
+
+  it('requires every previous key to be 32 bytes too', () => {
+    expect(() => new SecretBox(randomBytes(32), [randomBytes(32), randomBytes(16)])).toThrow('32 bytes');
+  });
+});
+
+describe('SecretBox as a keyring (key-encryption-key rotation)', () => {
+  const oldKey = randomBytes(32);
+  const newKey = randomBytes(32);
+  const before = new SecretBox(oldKey);
+  const during = new SecretBox(newKey, [oldKey]);
+  const after = new SecretBox(newKey);
+
+  it('seals with the current key only, and names it', () => {
+    expect(during.keyId).toBe(keyEncryptionKeyId(newKey));
+    expect(SecretBox.keyIdOf(during.seal('x', 'ctx'))).toBe(after.keyId);
+    expect(after.open(during.seal('x', 'ctx'), 'ctx')).toBe('x');
+  });
+
+  it('opens values sealed with a previous key, and values sealed with the current one', () => {
+    const sealedBefore = before.seal('old secret', 'client-secret:c1');
+    expect(during.open(sealedBefore, 'client-secret:c1')).toBe('old secret');
+    expect(during.open(during.seal('new secret', 'ctx'), 'ctx')).toBe('new secret');
+  });
+
+  it('lists the ids of every key that opens, the current one first', () => {
+    expect(during.keyIds).toEqual([keyEncryptionKeyId(newKey), keyEncryptionKeyId(oldKey)]);
+    expect(during.has(keyEncryptionKeyId(oldKey))).toBe(true);
+    expect(after.has(keyEncryptionKeyId(oldKey))).toBe(false);
+  });
+
+  it('counts the current key once when it is also given as a previous key', () => {
+    expect(new SecretBox(newKey, [newKey, oldKey]).keyIds).toEqual(during.keyIds);
+  });
+
+  it('re-seals a value under the current key, same plaintext and context, readable without the previous key', () => {
+    const sealedBefore = before.seal('signing key jwk', 'signing-key:k1');
+    const resealed = during.reseal(sealedBefore, 'signing-key:k1');
+    expect(SecretBox.keyIdOf(resealed)).toBe(after.keyId);
+    expect(after.open(resealed, 'signing-key:k1')).toBe('signing key jwk');
+    expect(() => before.open(resealed, 'signing-key:k1')).toThrow(UnknownKeyEncryptionKeyError);
+  });
+
+  it('re-sealing keeps the context binding: a value re-sealed for another row does not open', () => {
+    const sealedBefore = before.seal('secret', 'client-secret:a');
+    expect(() => during.reseal(sealedBefore, 'client-secret:b')).toThrow();
+  });
+
+  it('tells whether a value is under the current key', () => {
+    expect(during.isCurrent(during.seal('x', 'ctx'))).toBe(true);
+    expect(during.isCurrent(before.seal('x', 'ctx'))).toBe(false);
+    expect(during.isCurrent('not sealed')).toBe(false);
+  });
+
+  it('reads the key id of a sealed value without opening it, and none from a malformed one', () => {
+    expect(SecretBox.keyIdOf(before.seal('x', 'ctx'))).toBe(before.keyId);
+    expect(SecretBox.keyIdOf('')).toBeUndefined();
+    expect(SecretBox.keyIdOf('v2.abcdefgh.x.y.z')).toBeUndefined();
+  });
+
+  it('refuses a value sealed with a key it does not have, with an error naming that key id and what to configure', () => {
+    const sealed = during.seal('x', 'ctx');
+    let error: unknown;
+    try {
+      before.open(sealed, 'ctx');
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toBeInstanceOf(UnknownKeyEncryptionKeyError);
+    expect((error as UnknownKeyEncryptionKeyError).keyId).toBe(during.keyId);
+    expect((error as Error).message).toContain(during.keyId);
+    expect((error as Error).message).toContain('KEY_ENCRYPTION_KEYS_PREVIOUS');
+    expect((error as Error).stack).toBe((error as Error).message);
+    expect((error as Error).message.split('\n')).toHaveLength(1);
+  });
+
+  it('never puts key material in its errors or key ids', () => {
+    const sealed = during.seal('x', 'ctx');
+    const message = (() => {
+      try {
+        before.open(sealed, 'ctx');
+      } catch (error) {
+        return (error as Error).message;
+      }
+      return '';
+    })();
+    for (const key of [oldKey, newKey]) {
+      expect(message).not.toContain(key.toString('hex'));
+      expect(message).not.toContain(key.toString('base64url'));
+    }
   });
 });

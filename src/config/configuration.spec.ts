@@ -46,6 +46,7 @@ describe('loadConfig defaults', () => {
       runMigrations: true,
       keyEncryptionKey: Buffer.from(KEK_HEX, 'hex'),
       keyEncryptionKeyGenerated: false,
+      previousKeyEncryptionKeys: [],
       accessTokenTtl: 900,
       refreshTokenTtl: 14 * 86400,
       refreshTokenReuseGrace: 0,
@@ -150,6 +151,9 @@ describe('loadConfig refuses malformed settings with a ConfigError naming the se
     ['KEY_ENCRYPTION_KEY', { KEY_ENCRYPTION_KEY: 'abcdef' }],
     ['KEY_ENCRYPTION_KEY', { KEY_ENCRYPTION_KEY: 'ab'.repeat(31) }],
     ['KEY_ENCRYPTION_KEY', { KEY_ENCRYPTION_KEY: 'ab'.repeat(33) }],
+    ['KEY_ENCRYPTION_KEYS_PREVIOUS', { KEY_ENCRYPTION_KEYS_PREVIOUS: 'abcdef' }],
+    ['KEY_ENCRYPTION_KEYS_PREVIOUS', { KEY_ENCRYPTION_KEYS_PREVIOUS: `${'cd'.repeat(32)},${'ab'.repeat(31)}` }],
+    ['KEY_ENCRYPTION_KEYS_PREVIOUS', { KEY_ENCRYPTION_KEYS_PREVIOUS: `${'cd'.repeat(32)},,${'ef'.repeat(32)}` }],
     ['ISSUER', { ISSUER: 'https://id.example.com/?tenant=a' }],
     ['ISSUER', { ISSUER: 'https://id.example.com/#top' }],
     ['ISSUER', { ISSUER: 'ftp://id.example.com' }],
@@ -254,6 +258,36 @@ describe('loadConfig key-encryption key', () => {
     const error = configError({ DATA_DIR: dir });
     expect(error.setting).toBe('KEY_ENCRYPTION_KEY');
     expect(error.message).toContain(join(dir, 'key-encryption-key'));
+  });
+});
+
+describe('loadConfig previous key-encryption keys (KEY_ENCRYPTION_KEYS_PREVIOUS)', () => {
+  it('accepts one key or a comma-separated list, each as 64 hex digits or 43 base64url characters, in order', () => {
+    const first = randomBytes(32);
+    const second = randomBytes(32);
+    expect(loadConfig({ ...base, KEY_ENCRYPTION_KEYS_PREVIOUS: first.toString('hex') }).previousKeyEncryptionKeys).toEqual([first]);
+    const both = loadConfig({ ...base, KEY_ENCRYPTION_KEYS_PREVIOUS: ` ${first.toString('hex')} , ${second.toString('base64url')} ` });
+    expect(both.previousKeyEncryptionKeys).toEqual([first, second]);
+  });
+
+  it('is empty when unset or blank', () => {
+    expect(loadConfig({ ...base, KEY_ENCRYPTION_KEYS_PREVIOUS: '  ' }).previousKeyEncryptionKeys).toEqual([]);
+  });
+
+  it('names the bad entry of a list without echoing any key', () => {
+    const good = 'cd'.repeat(32);
+    const bad = 'ef'.repeat(30);
+    const error = configError({ ...base, KEY_ENCRYPTION_KEYS_PREVIOUS: `${good},${bad}` });
+    expect(error.message).toMatch(/^Invalid configuration: KEY_ENCRYPTION_KEYS_PREVIOUS entry 2 must be 32 bytes/);
+    expect(error.message).not.toContain(good);
+    expect(error.message).not.toContain(bad);
+  });
+
+  it('works beside a generated development key (embedded database)', () => {
+    const previous = randomBytes(32);
+    const config = loadConfig({ DATA_DIR: tmpDir(), KEY_ENCRYPTION_KEYS_PREVIOUS: previous.toString('hex') });
+    expect(config.keyEncryptionKeyGenerated).toBe(true);
+    expect(config.previousKeyEncryptionKeys).toEqual([previous]);
   });
 });
 

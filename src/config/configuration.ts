@@ -34,7 +34,10 @@ export abstract class AppConfig {
   /** Local folder for the embedded database and generated development secrets. */
   abstract readonly dataDir: string;
   abstract readonly runMigrations: boolean;
+  /** The key-encryption key that seals (and opens) secrets at rest. */
   abstract readonly keyEncryptionKey: Buffer;
+  /** Further keys that only open sealed values: the previous key while a rotation is under way. */
+  abstract readonly previousKeyEncryptionKeys: Buffer[];
   /** True when the key-encryption key was generated into the data folder (development only). */
   abstract readonly keyEncryptionKeyGenerated: boolean;
   abstract readonly accessTokenTtl: number;
@@ -132,13 +135,18 @@ function issuerUrl(env: Environment, port: number): string {
   return value.replace(/\/+$/, '');
 }
 
+const KEY_FORMAT = 'must be 32 bytes, as 64 hex digits or 43 base64url characters (openssl rand -hex 32)';
+
+/** A 32-byte key given as 64 hex digits or 43 base64url characters; `what` names it in the error. */
+function parseKey(raw: string, setting: string, what = ''): Buffer {
+  const key = Buffer.from(raw, /^[0-9a-fA-F]{64}$/.test(raw) ? 'hex' : 'base64url');
+  if (key.length !== 32) throw new ConfigError(setting, `${what}${KEY_FORMAT}`);
+  return key;
+}
+
 function keyEncryptionKey(env: Environment, production: boolean, dataDir: string, embedded: boolean): { key: Buffer; generated: boolean } {
   const raw = env.KEY_ENCRYPTION_KEY?.trim();
-  if (raw) {
-    const key = Buffer.from(raw, /^[0-9a-fA-F]{64}$/.test(raw) ? 'hex' : 'base64url');
-    if (key.length !== 32) throw new ConfigError('KEY_ENCRYPTION_KEY', 'must be 32 bytes, as 64 hex digits or 43 base64url characters (openssl rand -hex 32)');
-    return { key, generated: false };
-  }
+  if (raw) return { key: parseKey(raw, 'KEY_ENCRYPTION_KEY'), generated: false };
   if (production || !embedded) {
     throw new ConfigError('KEY_ENCRYPTION_KEY', 'is required with NODE_ENV=production or DATABASE_URL (generate one with: openssl rand -hex 32)');
   }
@@ -150,6 +158,14 @@ function keyEncryptionKey(env: Environment, production: boolean, dataDir: string
   const key = Buffer.from(readFileSync(file, 'utf8').trim(), 'hex');
   if (key.length !== 32) throw new ConfigError('KEY_ENCRYPTION_KEY', `file ${file} is corrupt: expected 64 hex digits`);
   return { key, generated: true };
+}
+
+/** KEY_ENCRYPTION_KEYS_PREVIOUS: comma-separated keys that open values sealed before a rotation, never seal. */
+function previousKeyEncryptionKeys(env: Environment): Buffer[] {
+  const raw = env.KEY_ENCRYPTION_KEYS_PREVIOUS?.trim();
+  if (!raw) return [];
+  const entries = raw.split(',').map((entry) => entry.trim());
+  return entries.map((entry, index) => parseKey(entry, 'KEY_ENCRYPTION_KEYS_PREVIOUS', entries.length > 1 ? `entry ${index + 1} ` : ''));
 }
 
 function trustProxy(env: Environment): boolean | number | string {
@@ -213,6 +229,7 @@ export function loadConfig(env: Environment = process.env): AppConfig {
     runMigrations: boolean(env, 'MIGRATIONS_RUN', true),
     keyEncryptionKey: kek.key,
     keyEncryptionKeyGenerated: kek.generated,
+    previousKeyEncryptionKeys: previousKeyEncryptionKeys(env),
     accessTokenTtl,
     refreshTokenTtl: duration(env, 'REFRESH_TOKEN_TTL', 14 * 86400, 60),
     refreshTokenReuseGrace: duration(env, 'REFRESH_TOKEN_REUSE_GRACE', 0, 0),
