@@ -2,6 +2,7 @@ import { Module } from '@nestjs/common';
 import { ClientsModule } from '../clients/clients.module';
 import { DatabaseModule } from '../database/database.module';
 import { KeysModule } from '../keys/keys.module';
+import { SecretsModule } from '../secrets/secrets.module';
 import { TokensModule } from '../tokens/tokens.module';
 import { UsersModule } from '../users/users.module';
 import { AdminSocket } from './admin-socket';
@@ -9,7 +10,7 @@ import { AdminService } from './admin.service';
 
 /** Administration operations (used by the CLI). */
 @Module({
-  imports: [DatabaseModule, ClientsModule, UsersModule, KeysModule, TokensModule],
+  imports: [DatabaseModule, ClientsModule, UsersModule, KeysModule, TokensModule, SecretsModule],
   providers: [AdminService],
   exports: [AdminService],
 })

@@ -4,6 +4,7 @@ import { DataSource } from 'typeorm';
 import { ClientsService } from '../clients/clients.service';
 import { runMigrations } from '../database/run-migrations';
 import { KeyStore } from '../keys/key-store';
+import { SealedValues } from '../secrets/sealed-values';
 import { ResourceServersService } from '../tokens/resource-servers.service';
 import { User } from '../users/user.entity';
 import { UsersService } from '../users/users.service';
@@ -35,6 +36,7 @@ export class AdminService {
     private readonly keys: KeyStore,
     private readonly resourceServers: ResourceServersService,
     @InjectDataSource() private readonly db: DataSource,
+    private readonly sealedValues: SealedValues,
   ) {}
 
   readonly operations: Record<string, (args: AdminArgs) => Promise<unknown>> = {
@@ -58,6 +60,7 @@ export class AdminService {
         activates_at: new Date(key.activatesAt).toISOString(),
         unpublish_at: key.unpublishAt ? new Date(key.unpublishAt).toISOString() : null,
       })),
+    'keys.reencrypt': () => this.sealedValues.resealAll(),
     'resources.register': ({ input }) => this.resourceServers.register(input),
     'resources.list': () => this.resourceServers.list(),
     'resources.delete': async ({ id }) => {

@@ -131,10 +131,33 @@ export class KeysListCommand extends AdminCommand {
   }
 }
 
-@Command({ name: 'keys', description: 'manage signing keys', subCommands: [KeysRotateCommand, KeysListCommand] })
+@SubCommand({
+  name: 'reencrypt',
+  description:
+    'after a KEY_ENCRYPTION_KEY rotation: re-seal every stored secret (signing keys, client secrets, server secrets) under the current key; prints counts',
+})
+export class KeysReencryptCommand extends AdminCommand {
+  async run(): Promise<void> {
+    const summary = (await this.admin.run('keys.reencrypt')) as { remaining: number; remaining_key_ids: string[] };
+    await this.print(Promise.resolve(summary));
+    if (summary.remaining > 0) {
+      process.stderr.write(
+        `warning: ${summary.remaining} values are still sealed with key-encryption key(s) ${summary.remaining_key_ids.join(', ')}; ` +
+          `give every instance the new key and run this again\n`,
+      );
+      process.exitCode = 1;
+    }
+  }
+}
+
+@Command({
+  name: 'keys',
+  description: 'manage signing keys and the key-encryption key',
+  subCommands: [KeysRotateCommand, KeysListCommand, KeysReencryptCommand],
+})
 export class KeysCommand extends CommandRunner {
   async run(): Promise<void> {
-    throw new Error('expected a subcommand: rotate, list');
+    throw new Error('expected a subcommand: rotate, list, reencrypt');
   }
 }
 
@@ -195,6 +218,7 @@ export const COMMANDS = [
   KeysCommand,
   KeysRotateCommand,
   KeysListCommand,
+  KeysReencryptCommand,
   ResourcesCommand,
   ResourcesRegisterCommand,
   ResourcesListCommand,

@@ -3,6 +3,7 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import { AuditModule } from '../audit/audit.module';
 import { DatabaseModule } from '../database/database.module';
 import { RateLimitModule } from '../rate-limit/rate-limit.module';
+import { SecretsModule } from '../secrets/secrets.module';
 import { Client } from './client.entity';
 import { ClientAuthGuard } from './client-auth.guard';
 import { ClientAuthenticator } from './client-authenticator';
@@ -13,7 +14,7 @@ import { DynamicRegistrationService } from './dynamic-registration.service';
 import { RegistrationController } from './registration.controller';
 
 @Module({
-  imports: [TypeOrmModule.forFeature([Client]), DatabaseModule, AuditModule, RateLimitModule],
+  imports: [TypeOrmModule.forFeature([Client]), DatabaseModule, AuditModule, RateLimitModule, SecretsModule],
   controllers: [CorsPreflightController, RegistrationController],
   providers: [ClientsService, ClientAuthenticator, ClientAuthGuard, CorsPolicy, DynamicRegistrationService],
   exports: [ClientsService, ClientAuthenticator, ClientAuthGuard, CorsPolicy],

@@ -1,11 +1,12 @@
-import { Injectable, OnModuleInit } from '@nestjs/common';
+import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { Repository } from 'typeorm';
 import { AppConfig } from '../config/configuration';
 import { constantTimeEqual, randomToken, sha256 } from '../common/crypto';
 import { notFound, OAuthError } from '../common/oauth-error';
-import { SecretBox } from '../common/secret-box';
+import { SecretBox, UnknownKeyEncryptionKeyError } from '../common/secret-box';
 import { ChangeFeed } from '../database/change-feed';
+import { sealingContext } from '../secrets/sealed-columns';
 import { Client } from './client.entity';
 import { checkSectorIdentifier } from './sector-identifier';
 import { ClientRegistration, validateClientMetadata } from './client-metadata';
@@ -25,16 +26,15 @@ const UNKNOWN_CLIENT_HASH = sha256('gatehouse-unknown-client');
  */
 @Injectable()
 export class ClientsService implements OnModuleInit {
+  private readonly logger = new Logger(ClientsService.name);
   private readonly cache = new Map<string, { client: Client | null; until: number }>();
-  private readonly secretBox: SecretBox;
 
   constructor(
     @InjectRepository(Client) private readonly clients: Repository<Client>,
     private readonly changes: ChangeFeed,
     private readonly config: AppConfig,
-  ) {
-    this.secretBox = new SecretBox(config.keyEncryptionKey);
-  }
+    private readonly secretBox: SecretBox,
+  ) {}
 
   onModuleInit(): void {
     this.changes.subscribe('clients', (clientId) => {
@@ -133,9 +133,20 @@ export class ClientsService implements OnModuleInit {
     return matches && client !== null && client.secretHash !== null;
   }
 
-  /** The client's secret in clear, for HMAC-based algorithms (HS256 ID tokens, JWE dir). */
+  /**
+   * The client's secret in clear, for HMAC-based algorithms (HS256 ID tokens, JWE dir).
+   * A secret sealed with a key-encryption key this instance lacks is a server fault:
+   * logged in one line naming the key, answered `server_error` with no detail.
+   */
   revealSecret(client: Client): string | undefined {
-    return client.secretSealed ? this.secretBox.open(client.secretSealed, `client-secret:${client.clientId}`) : undefined;
+    if (!client.secretSealed) return undefined;
+    try {
+      return this.secretBox.open(client.secretSealed, sealingContext.clientSecret(client.clientId));
+    } catch (error) {
+      if (!(error instanceof UnknownKeyEncryptionKeyError)) throw error;
+      this.logger.error(`cannot use the secret of client ${client.clientId}: ${error.message}`);
+      throw new OAuthError('server_error', 'the server cannot use this client secret at the moment', 500);
+    }
   }
 
   registrationResponse(client: Client, secret?: string): ClientRegistrationResponse {
@@ -163,7 +174,7 @@ export class ClientsService implements OnModuleInit {
   private assignSecret(client: Client): string {
     const secret = randomToken(32);
     client.secretHash = sha256(secret);
-    client.secretSealed = this.secretBox.seal(secret, `client-secret:${client.clientId}`);
+    client.secretSealed = this.secretBox.seal(secret, sealingContext.clientSecret(client.clientId));
     return secret;
   }
 

@@ -3,6 +3,7 @@ import { BrowserFlows1763950000000 } from './migrations/1763950000000-browser-fl
 import { DynamicRegistration1764000000000 } from './migrations/1764000000000-dynamic-registration';
 import { Logout1764100000000 } from './migrations/1764100000000-logout';
 import { ResourceServers1764200000000 } from './migrations/1764200000000-resource-servers';
+import { ServerSecrets1764500000000 } from './migrations/1764500000000-server-secrets';
 
 /** Every migration, in order. Add new ones at the end. */
 export const MIGRATIONS = [
@@ -11,4 +12,5 @@ export const MIGRATIONS = [
   DynamicRegistration1764000000000,
   Logout1764100000000,
   ResourceServers1764200000000,
+  ServerSecrets1764500000000,
 ];

@@ -4,8 +4,9 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager } from 'typeorm';
 import { AppConfig } from '../config/configuration';
 import { AsymmetricAlgorithm, ASYMMETRIC_ALGORITHMS, encodeJwtSegment, JwtPayload, signJwtWithHeaderSegment } from '../common/jwt';
-import { SecretBox } from '../common/secret-box';
+import { SecretBox, UnknownKeyEncryptionKeyError } from '../common/secret-box';
 import { ChangeFeed } from '../database/change-feed';
+import { sealingContext } from '../secrets/sealed-columns';
 import { SigningKey } from './signing-key.entity';
 
 /** A key as kept in memory: parsed once into KeyObjects. */
@@ -19,10 +20,13 @@ export interface LoadedKey {
 }
 
 interface LoadedSigningKey extends LoadedKey {
-  privateKey: KeyObject;
+  /** Undefined when the key is sealed with a key-encryption key this instance lacks: it then only verifies. */
+  privateKey: KeyObject | undefined;
   /** Encoded JWS headers of this key's tokens, by `typ` ('' for none): encoded once, not per token. */
   headerSegments: Map<string, string>;
 }
+
+type UsableSigningKey = LoadedSigningKey & { privateKey: KeyObject };
 
 /** Advisory-lock id that serialises key creation and rotation across instances. */
 const KEY_LOCK_ID = 7_231_001;
@@ -52,20 +56,19 @@ function generateKeyPair(alg: AsymmetricAlgorithm): { privateKey: KeyObject; pub
 @Injectable()
 export class KeyStore implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger(KeyStore.name);
-  private readonly secretBox: SecretBox;
   private keys: LoadedSigningKey[] = [];
   private byKid = new Map<string, LoadedSigningKey>();
   private timer: NodeJS.Timeout | undefined;
   private lastUnknownKidReload = 0;
   private reloading: Promise<void> | undefined;
+  private loaded = false;
 
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly config: AppConfig,
     private readonly changes: ChangeFeed,
-  ) {
-    this.secretBox = new SecretBox(config.keyEncryptionKey);
-  }
+    private readonly secretBox: SecretBox,
+  ) {}
 
   async onModuleInit(): Promise<void> {
     await this.ensureKeys();
@@ -90,12 +93,17 @@ export class KeyStore implements OnModuleInit, OnApplicationShutdown {
     return { token: signJwtWithHeaderSegment(header, payload, alg, key.privateKey), kid: key.kid };
   }
 
-  /** The key that signs `alg` now: the newest one already active. */
-  activeKey(alg: AsymmetricAlgorithm): LoadedSigningKey {
+  /**
+   * The key that signs `alg` now: the newest one already active whose private part this
+   * instance can open. (Mid-rotation of the key-encryption key, a newer key another instance
+   * created may only verify here; the older key that signs instead stays published for a
+   * day or more after its successor activates.)
+   */
+  activeKey(alg: AsymmetricAlgorithm): UsableSigningKey {
     const now = Date.now();
-    let active: LoadedSigningKey | undefined;
+    let active: UsableSigningKey | undefined;
     for (const key of this.keys) {
-      if (key.alg === alg && key.activatesAt <= now && (!active || key.activatesAt > active.activatesAt)) active = key;
+      if (key.alg === alg && key.privateKey && key.activatesAt <= now && (!active || key.activatesAt > active.activatesAt)) active = key as UsableSigningKey;
     }
     if (!active) throw new Error(`no active ${alg} signing key`);
     return active;
@@ -170,11 +178,10 @@ export class KeyStore implements OnModuleInit, OnApplicationShutdown {
         continue;
       }
       if (!(ASYMMETRIC_ALGORITHMS as readonly string[]).includes(row.alg)) continue;
-      const jwk = JSON.parse(this.secretBox.open(row.privateKeySealed, `signing-key:${row.kid}`)) as import('node:crypto').JsonWebKey;
       loaded.push({
         kid: row.kid,
         alg: row.alg as AsymmetricAlgorithm,
-        privateKey: createPrivateKey({ key: jwk, format: 'jwk' }),
+        privateKey: this.openPrivateKey(row),
         publicKey: createPublicKey({ key: row.publicJwk as import('node:crypto').JsonWebKey, format: 'jwk' }),
         publicJwk: row.publicJwk,
         activatesAt: row.activatesAt.getTime(),
@@ -184,6 +191,27 @@ export class KeyStore implements OnModuleInit, OnApplicationShutdown {
     }
     this.keys = loaded;
     this.byKid = new Map(loaded.map((key) => [key.kid, key]));
+    this.loaded = true;
+  }
+
+  /**
+   * The private part of a key row. A key sealed with a key-encryption key this instance
+   * lacks stops the start-up (one line naming that key); met later, when another instance
+   * with a newer key-encryption key created it, the key is kept for verification only.
+   */
+  private openPrivateKey(row: SigningKey): KeyObject | undefined {
+    try {
+      const jwk = JSON.parse(this.secretBox.open(row.privateKeySealed, sealingContext.signingKey(row.kid))) as import('node:crypto').JsonWebKey;
+      return createPrivateKey({ key: jwk, format: 'jwk' });
+    } catch (error) {
+      if (!(error instanceof UnknownKeyEncryptionKeyError)) throw error;
+      if (!this.loaded) throw new UnknownKeyEncryptionKeyError(error.keyId, this.secretBox.keyIds, `signing key ${row.kid} is`);
+      this.logger.warn(
+        `signing key ${row.kid} (${row.alg}) is sealed with key-encryption key ${error.keyId}, which this instance does not have: ` +
+          `it verifies tokens signed with it but does not sign with it; give every instance the same key-encryption keys`,
+      );
+      return undefined;
+    }
   }
 
   /** Creates the first key of every algorithm that has none, once across all instances. */
@@ -209,7 +237,7 @@ export class KeyStore implements OnModuleInit, OnApplicationShutdown {
         kid,
         alg,
         publicJwk: { ...publicKey.export({ format: 'jwk' }), kid, alg, use: 'sig' },
-        privateKeySealed: this.secretBox.seal(JSON.stringify(privateKey.export({ format: 'jwk' })), `signing-key:${kid}`),
+        privateKeySealed: this.secretBox.seal(JSON.stringify(privateKey.export({ format: 'jwk' })), sealingContext.signingKey(kid)),
         activatesAt,
         unpublishAt: null,
       });

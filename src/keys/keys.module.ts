@@ -1,12 +1,13 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { DatabaseModule } from '../database/database.module';
+import { SecretsModule } from '../secrets/secrets.module';
 import { JwksController } from './jwks.controller';
 import { KeyStore } from './key-store';
 import { SigningKey } from './signing-key.entity';
 
 @Module({
-  imports: [TypeOrmModule.forFeature([SigningKey]), DatabaseModule],
+  imports: [TypeOrmModule.forFeature([SigningKey]), DatabaseModule, SecretsModule],
   controllers: [JwksController],
   providers: [KeyStore],
   exports: [KeyStore],

@@ -2,6 +2,7 @@ import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { AuditModule } from '../audit/audit.module';
 import { ClientsModule } from '../clients/clients.module';
+import { SecretsModule } from '../secrets/secrets.module';
 import { TokensModule } from '../tokens/tokens.module';
 import { UsersModule } from '../users/users.module';
 import { AccountController } from './account.controller';
@@ -13,7 +14,7 @@ import { SessionsService } from './sessions.service';
 
 /** Browser sessions, remembered consents, and the signed-in user's account endpoints. */
 @Module({
-  imports: [TypeOrmModule.forFeature([Session, Consent]), UsersModule, ClientsModule, TokensModule, AuditModule],
+  imports: [TypeOrmModule.forFeature([Session, Consent]), UsersModule, ClientsModule, TokensModule, AuditModule, SecretsModule],
   controllers: [AccountController],
   providers: [SessionsService, ConsentsService, AccountService],
   exports: [SessionsService, ConsentsService],

@@ -4,6 +4,7 @@ import { IsNull, Repository } from 'typeorm';
 import { AppConfig } from '../config/configuration';
 import { createHmac } from 'node:crypto';
 import { constantTimeEqual, randomToken, sha256 } from '../common/crypto';
+import { ServerSecrets } from '../secrets/server-secrets';
 import { Session } from './session.entity';
 
 /** A session and the cookie value that names it (only when it was just created). */
@@ -26,6 +27,7 @@ export class SessionsService {
   constructor(
     @InjectRepository(Session) private readonly sessions: Repository<Session>,
     private readonly config: AppConfig,
+    private readonly secrets: ServerSecrets,
   ) {}
 
   /** The live session named by a cookie value, if any. */
@@ -57,9 +59,9 @@ export class SessionsService {
     await this.sessions.update({ id: sessionId, endedAt: IsNull() }, { endedAt: new Date() });
   }
 
-  /** The OP browser state of Session Management 1.0: stable per session, not derivable without the key-encryption key. */
+  /** The OP browser state of Session Management 1.0: stable per session (also across key-encryption-key rotations), not derivable without the server's derivation key. */
   browserState(sessionId: string): string {
-    return createHmac('sha256', this.config.keyEncryptionKey).update(`opbs:${sessionId}`).digest('base64url').slice(0, 22);
+    return createHmac('sha256', this.secrets.derivationKey()).update(`opbs:${sessionId}`).digest('base64url').slice(0, 22);
   }
 
   /** Whether a submitted CSRF token is this session's (constant time). */

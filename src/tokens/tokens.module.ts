@@ -4,6 +4,7 @@ import { AuditModule } from '../audit/audit.module';
 import { ClientsModule } from '../clients/clients.module';
 import { DatabaseModule } from '../database/database.module';
 import { KeysModule } from '../keys/keys.module';
+import { SecretsModule } from '../secrets/secrets.module';
 import { AccessTokenVerifier } from './access-token-verifier';
 import { DenyList } from './deny-list';
 import { ExpiredTokenCleanup } from './expired-token-cleanup';
@@ -23,7 +24,7 @@ import { TokenRevoker } from './token-revoker';
 
 /** Minting, verifying, rotating and revoking tokens; revocation and introspection endpoints. */
 @Module({
-  imports: [TypeOrmModule.forFeature([Grant, RefreshToken, Revocation]), DatabaseModule, KeysModule, ClientsModule, AuditModule],
+  imports: [TypeOrmModule.forFeature([Grant, RefreshToken, Revocation]), DatabaseModule, KeysModule, ClientsModule, AuditModule, SecretsModule],
   controllers: [TokenEndpointsController],
   providers: [
     TokenEncryption,
