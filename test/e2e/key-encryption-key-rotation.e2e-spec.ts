@@ -313,42 +313,37 @@ describe('key-encryption-key rotation (keys reencrypt) across instances', { time
 });
 
 /** With the embedded database the command runs inside the server, reached through its admin socket. */
-describe('key-encryption-key rotation with the embedded database', { timeout: 120_000 }, () => {
+describe('key-encryption-key rotation with the embedded database', { timeout: 240_000 }, () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'gatehouse-kek-'));
   afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
+  // PGlite starts slowly on a loaded machine.
+  const START_TIMEOUT_MS = 150_000;
 
   it('keys reencrypt goes to the running server, which re-seals with its own keys; the server then starts with the new key only', async () => {
     const oldKey = newKeyEncryptionKey();
     const newKey = newKeyEncryptionKey();
     // One issuer across the restarts, as a deployment has (each start gets another port).
     const base = { DATA_DIR: dataDir, ISSUER: 'http://gatehouse.test' };
-    const first = await startServer({ ...base, KEY_ENCRYPTION_KEY: oldKey });
-    let credentials: Credentials;
-    let token: string;
-    try {
-      const created = await runCli(
-        ['clients', 'create'],
-        { DATA_DIR: dataDir, KEY_ENCRYPTION_KEY: oldKey },
-        JSON.stringify({ grant_types: ['client_credentials'] }),
-      );
-      expect(created.code, created.stderr).toBe(0);
-      const client = JSON.parse(created.stdout) as { client_id: string; client_secret: string };
-      credentials = { id: client.client_id, secret: client.client_secret };
-      token = (await tokenRequest(first.url, { grant_type: 'client_credentials' }, credentials)).body.access_token as string;
-    } finally {
-      expect(await first.stop()).toBe(0);
-    }
+    // No server runs yet: the CLI opens the embedded database itself and seals with the old key.
+    const created = await runCli(['clients', 'create'], { ...base, KEY_ENCRYPTION_KEY: oldKey }, JSON.stringify({ grant_types: ['client_credentials'] }));
+    expect(created.code, created.stderr).toBe(0);
+    const client = JSON.parse(created.stdout) as { client_id: string; client_secret: string };
+    const credentials = { id: client.client_id, secret: client.client_secret };
 
     const rollingEnv = { ...base, KEY_ENCRYPTION_KEY: newKey, KEY_ENCRYPTION_KEYS_PREVIOUS: oldKey };
-    const rolling = await startServer(rollingEnv);
+    const rolling = await startServer(rollingEnv, undefined, START_TIMEOUT_MS);
+    let token: string;
     try {
-      expect(await apiStatus(rolling, token)).toBe(200);
+      // Signed with a key sealed under the old key-encryption key, authenticated with a secret sealed under it.
+      const issued = await tokenRequest(rolling.url, { grant_type: 'client_credentials' }, credentials);
+      expect(issued.status).toBe(200);
+      token = issued.body.access_token as string;
       expectResealed(await runCli(['keys', 'reencrypt'], rollingEnv), newKey, { signing_keys: [4, 0], client_secrets: [1, 0], server_secrets: [1, 0] });
     } finally {
       expect(await rolling.stop()).toBe(0);
     }
 
-    const after = await startServer({ ...base, KEY_ENCRYPTION_KEY: newKey });
+    const after = await startServer({ ...base, KEY_ENCRYPTION_KEY: newKey }, undefined, START_TIMEOUT_MS);
     try {
       expect(await apiStatus(after, token)).toBe(200);
       const issued = await tokenRequest(after.url, { grant_type: 'client_credentials' }, credentials);

@@ -48,8 +48,11 @@ export interface ServerProcess {
   stop: (signal?: NodeJS.Signals) => Promise<number | null>;
 }
 
-/** Starts `node dist/main.js` and waits until /health answers (or the process dies). */
-export async function startServer(env: Record<string, string>, cwd = ROOT): Promise<ServerProcess> {
+/**
+ * Starts `node dist/main.js` and waits until /health answers (or the process dies), for
+ * at most `startTimeoutMs` (the embedded engine can take long to start on a loaded machine).
+ */
+export async function startServer(env: Record<string, string>, cwd = ROOT, startTimeoutMs = 60_000): Promise<ServerProcess> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const child = spawn(process.execPath, [resolve(ROOT, 'dist/main.js')], {
@@ -61,7 +64,7 @@ export async function startServer(env: Record<string, string>, cwd = ROOT): Prom
   child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   const exited = new Promise<number | null>((resolveExit) => child.on('exit', (code) => resolveExit(code)));
-  const deadline = Date.now() + 60_000;
+  const deadline = Date.now() + startTimeoutMs;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}:\n${output}`);
     try {
