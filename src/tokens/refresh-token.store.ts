@@ -91,16 +91,19 @@ export class RefreshTokenStore {
 
   /**
    * Exchanges a current refresh token of `clientId` for its successor in one atomic
-   * statement: marks it rotated, inserts the successor and extends the grant. Returns
-   * undefined when the token is unknown, rotated, expired, revoked or another client's.
+   * statement: marks it rotated, inserts the successor and extends the grant. With
+   * `scopes`, only when they are all within the grant's (a narrowed refresh). Returns
+   * undefined when the token is unknown, rotated, expired, revoked, another client's, or
+   * the scopes are wider than the grant: then nothing changed.
    */
-  async rotate(tokenHash: string, clientId: string, successorHash: string, expiresAt: Date): Promise<GrantRecord | undefined> {
+  async rotate(tokenHash: string, clientId: string, successorHash: string, expiresAt: Date, scopes?: readonly string[]): Promise<GrantRecord | undefined> {
     const rows: GrantRow[] = await this.db.query(
       `WITH old AS (
          UPDATE refresh_tokens rt SET rotated_at = now()
          FROM grants g
          WHERE rt.token_hash = $1 AND rt.rotated_at IS NULL AND rt.expires_at > now()
            AND g.id = rt.grant_id AND g.revoked_at IS NULL AND g.client_id = $2
+           AND ($5::text[] IS NULL OR $5::text[] <@ g.scopes)
          RETURNING g.id, g.client_id, g.subject, g.scopes, g.session_id, g.auth_time, g.revoked_at, rt.generation
        ), successor AS (
          INSERT INTO refresh_tokens (token_hash, grant_id, generation, expires_at)
@@ -109,7 +112,7 @@ export class RefreshTokenStore {
          UPDATE grants SET expires_at = $4 WHERE id = (SELECT id FROM old)
        )
        SELECT id, client_id, subject, scopes, session_id, auth_time, revoked_at FROM old`,
-      [tokenHash, clientId, successorHash, expiresAt],
+      [tokenHash, clientId, successorHash, expiresAt, scopes ?? null],
     );
     return rows[0] ? toGrant(rows[0]) : undefined;
   }

@@ -56,11 +56,21 @@ function refreshGrant(reuseGraceSeconds = 0): RefreshTokenGrant {
   );
 }
 
+/** The presented token as the database holds it; rotate() below behaves like its one SQL statement. */
+let stored: RefreshTokenState | undefined;
+
 beforeEach(() => {
   vi.useFakeTimers({ toFake: ['Date'] });
   vi.setSystemTime(NOW);
-  find = vi.fn<RefreshTokenStore['find']>().mockResolvedValue(current());
-  rotate = vi.fn<RefreshTokenStore['rotate']>().mockResolvedValue(grantRecord());
+  stored = current();
+  find = vi.fn<RefreshTokenStore['find']>(async () => stored);
+  rotate = vi.fn<RefreshTokenStore['rotate']>(async (hash, clientId, _successor, _expiresAt, scopes) => {
+    const live = stored && hash === sha256(PRESENTED) && !stored.rotatedAt && !stored.grant.revokedAt && stored.expiresAt.getTime() > Date.now();
+    if (!stored || !live || stored.grant.clientId !== clientId) return undefined;
+    if (scopes && !scopes.every((scope) => stored!.grant.scopes.includes(scope))) return undefined;
+    stored = { ...stored, rotatedAt: new Date() };
+    return stored.grant;
+  });
   addToken = vi.fn<RefreshTokenStore['addToken']>().mockResolvedValue(undefined);
   revokeGrant = vi.fn<RevocationService['revokeGrant']>().mockResolvedValue(undefined);
   refreshTokenExpiry = vi.fn<TokenIssuer['refreshTokenExpiry']>().mockReturnValue(EXPIRY);
@@ -83,24 +93,26 @@ describe('RefreshTokenGrant request checks', () => {
     expect(rotate).not.toHaveBeenCalled();
   });
 
-  it('looks the token up by its SHA-256 hash, never by the token itself', async () => {
+  it('rotates with one call to the store, by the SHA-256 hash of the token, never the token itself', async () => {
     await refreshGrant().handle(client(), { refresh_token: PRESENTED }, {});
-    expect(find).toHaveBeenCalledWith(sha256(PRESENTED));
+    expect(rotate).toHaveBeenCalledTimes(1);
+    expect(rotate.mock.calls[0][0]).toBe(sha256(PRESENTED));
+    expect(find).not.toHaveBeenCalled();
     expect(JSON.stringify([find.mock.calls, rotate.mock.calls])).not.toContain(PRESENTED);
   });
 
   it('answers invalid_grant for an unknown token', async () => {
-    find.mockResolvedValue(undefined);
+    stored = undefined;
     const error = await oauthRejection(() => refreshGrant().handle(client(), { refresh_token: PRESENTED }, {}));
     expect(error.code).toBe('invalid_grant');
-    expect(rotate).not.toHaveBeenCalled();
+    expect(find).toHaveBeenCalledWith(sha256(PRESENTED));
   });
 
   it("answers invalid_grant for another client's token, without rotating or revoking it", async () => {
-    find.mockResolvedValue(current({ grant: grantRecord({ clientId: 'other-app' }) }));
+    stored = current({ grant: grantRecord({ clientId: 'other-app' }) });
     const error = await oauthRejection(() => refreshGrant().handle(client(), { refresh_token: PRESENTED }, {}));
     expect(error.code).toBe('invalid_grant');
-    expect(rotate).not.toHaveBeenCalled();
+    expect(stored.rotatedAt).toBeNull();
     expect(revokeGrant).not.toHaveBeenCalled();
     expect(addToken).not.toHaveBeenCalled();
   });
@@ -109,12 +121,19 @@ describe('RefreshTokenGrant request checks', () => {
     const error = await oauthRejection(() => refreshGrant().handle(client(), { refresh_token: PRESENTED, scope: 'openid notes:write' }, {}));
     expect(error.code).toBe('invalid_scope');
     expect(error.description).toContain('notes:write');
-    expect(rotate).not.toHaveBeenCalled();
+    expect(rotate.mock.calls[0][4]).toEqual(['openid', 'notes:write']);
+    expect(stored!.rotatedAt).toBeNull();
+    expect(revokeGrant).not.toHaveBeenCalled();
   });
 
   it('refuses widening to a scope the client has but the grant has not', async () => {
     expect(client().scopes).toContain('notes:write');
-    await oauthRejection(() => refreshGrant().handle(client(), { refresh_token: PRESENTED, scope: 'notes:write' }, {}));
+    expect((await oauthRejection(() => refreshGrant().handle(client(), { refresh_token: PRESENTED, scope: 'notes:write' }, {}))).code).toBe('invalid_scope');
+    expect(stored!.rotatedAt).toBeNull();
+  });
+
+  it('answers invalid_scope for a malformed scope before asking the store', async () => {
+    expect((await oauthRejection(() => refreshGrant().handle(client(), { refresh_token: PRESENTED, scope: 'notes:read "x' }, {}))).code).toBe('invalid_scope');
     expect(rotate).not.toHaveBeenCalled();
   });
 });
@@ -124,10 +143,11 @@ describe('RefreshTokenGrant rotation', () => {
     const app = client();
     const result = await refreshGrant().handle(app, { refresh_token: PRESENTED }, {});
     expect(rotate).toHaveBeenCalledTimes(1);
-    const [presentedHash, clientId, successorHash, expiresAt] = rotate.mock.calls[0];
+    const [presentedHash, clientId, successorHash, expiresAt, scopes] = rotate.mock.calls[0];
     expect(presentedHash).toBe(sha256(PRESENTED));
     expect(clientId).toBe('mobile-app');
     expect(expiresAt).toBe(EXPIRY);
+    expect(scopes).toBeUndefined();
     expect(refreshTokenExpiry).toHaveBeenCalledWith({ client: app });
 
     expect(result.client).toBe(app);
@@ -142,6 +162,7 @@ describe('RefreshTokenGrant rotation', () => {
 
   it('issues a different successor on every refresh', async () => {
     const first = await refreshGrant().handle(client(), { refresh_token: PRESENTED }, {});
+    stored = current();
     const second = await refreshGrant().handle(client(), { refresh_token: PRESENTED }, {});
     expect((first.binding as { refreshToken: string }).refreshToken).not.toBe((second.binding as { refreshToken: string }).refreshToken);
   });
@@ -149,7 +170,7 @@ describe('RefreshTokenGrant rotation', () => {
   it('narrows the scope when the request asks for less than the grant', async () => {
     const result = await refreshGrant().handle(client(), { refresh_token: PRESENTED, scope: 'notes:read' }, {});
     expect(result.scopes).toEqual(['notes:read']);
-    expect(rotate).toHaveBeenCalled();
+    expect(rotate.mock.calls[0][4]).toEqual(['notes:read']);
   });
 
   it('neither revokes nor adds tokens on a successful rotation', async () => {
@@ -161,8 +182,7 @@ describe('RefreshTokenGrant rotation', () => {
 
 describe('RefreshTokenGrant reuse detection', () => {
   it('revokes the whole grant with reason refresh_token_reuse when a rotated token comes back after the grace period', async () => {
-    rotate.mockResolvedValue(undefined);
-    find.mockResolvedValueOnce(current()).mockResolvedValueOnce(rotated(10));
+    stored = rotated(10);
     const error = await oauthRejection(() => refreshGrant(5).handle(client(), { refresh_token: PRESENTED }, { remoteAddress: '203.0.113.7' }));
     expect(error.code).toBe('invalid_grant');
     expect(revokeGrant).toHaveBeenCalledWith('grant-1', 'refresh_token_reuse', { clientId: 'mobile-app', subject: 'user-1', remoteAddress: '203.0.113.7' });
@@ -170,16 +190,14 @@ describe('RefreshTokenGrant reuse detection', () => {
   });
 
   it('with no grace period (the default, 0) revokes on any reuse', async () => {
-    rotate.mockResolvedValue(undefined);
-    find.mockResolvedValueOnce(current()).mockResolvedValueOnce(rotated(1));
+    stored = rotated(1);
     await oauthRejection(() => refreshGrant(0).handle(client(), { refresh_token: PRESENTED }, {}));
     expect(revokeGrant).toHaveBeenCalledWith('grant-1', 'refresh_token_reuse', { clientId: 'mobile-app', subject: 'user-1' });
   });
 
   it('with no grace period revokes even a reuse in the same millisecond, or when the database clock is ahead', async () => {
     for (const secondsAgo of [0, -2]) {
-      rotate.mockResolvedValue(undefined);
-      find.mockResolvedValueOnce(current()).mockResolvedValueOnce(rotated(secondsAgo));
+      stored = rotated(secondsAgo);
       const error = await oauthRejection(() => refreshGrant(0).handle(client(), { refresh_token: PRESENTED }, {}));
       expect(error.code).toBe('invalid_grant');
     }
@@ -188,8 +206,7 @@ describe('RefreshTokenGrant reuse detection', () => {
   });
 
   it('within the grace period adds a new token to the grant and succeeds, without revoking', async () => {
-    rotate.mockResolvedValue(undefined);
-    find.mockResolvedValueOnce(current()).mockResolvedValueOnce(rotated(3));
+    stored = rotated(3);
     const result = await refreshGrant(5).handle(client(), { refresh_token: PRESENTED, scope: 'openid' }, {});
     expect(revokeGrant).not.toHaveBeenCalled();
     expect(addToken).toHaveBeenCalledTimes(1);
@@ -203,12 +220,11 @@ describe('RefreshTokenGrant reuse detection', () => {
   });
 
   it('treats the end of the grace period as inside it, and one millisecond later as reuse', async () => {
-    rotate.mockResolvedValue(undefined);
-    find.mockResolvedValueOnce(current()).mockResolvedValueOnce(rotated(5));
+    stored = rotated(5);
     await refreshGrant(5).handle(client(), { refresh_token: PRESENTED }, {});
     expect(revokeGrant).not.toHaveBeenCalled();
 
-    find.mockResolvedValueOnce(current()).mockResolvedValueOnce(rotated(5.001));
+    stored = rotated(5.001);
     await oauthRejection(() => refreshGrant(5).handle(client(), { refresh_token: PRESENTED }, {}));
     expect(revokeGrant).toHaveBeenCalledTimes(1);
   });
@@ -218,17 +234,17 @@ describe('RefreshTokenGrant reuse detection', () => {
     ['it has expired', { ...rotated(1), expiresAt: new Date(NOW - 1) }],
     ['it was never rotated (the grant was revoked or the token expired in between)', current()],
   ])('answers invalid_grant without revoking or adding a token when the rotation failed because %s', async (_, state) => {
-    rotate.mockResolvedValue(undefined);
-    find.mockResolvedValueOnce(current()).mockResolvedValueOnce(state);
+    rotate.mockResolvedValue(undefined); // the token changed between the statement and the look
+    stored = state;
     const error = await oauthRejection(() => refreshGrant(60).handle(client(), { refresh_token: PRESENTED }, {}));
     expect(error.code).toBe('invalid_grant');
     expect(revokeGrant).not.toHaveBeenCalled();
     expect(addToken).not.toHaveBeenCalled();
   });
 
-  it('answers invalid_grant when the token vanished between the lookup and the rotation', async () => {
+  it('answers invalid_grant when the token vanished between the rotation and the look', async () => {
     rotate.mockResolvedValue(undefined);
-    find.mockResolvedValueOnce(current()).mockResolvedValueOnce(undefined);
+    stored = undefined;
     expect((await oauthRejection(() => refreshGrant(60).handle(client(), { refresh_token: PRESENTED }, {}))).code).toBe('invalid_grant');
     expect(revokeGrant).not.toHaveBeenCalled();
   });

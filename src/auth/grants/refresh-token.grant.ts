@@ -10,7 +10,7 @@ import { GrantRecord } from '../../tokens/refresh-token.store';
 import { TokenGrant } from '../../tokens/token-grant';
 import { UsersService } from '../../users/users.service';
 import { TokenIssuer } from '../../tokens/token-issuer';
-import { resolveScopes } from '../scope-policy';
+import { requestedScopes, resolveScopes } from '../scope-policy';
 import { GrantContext, GrantStrategy, TokenGrantStrategy } from './grant-strategy';
 
 /**
@@ -34,16 +34,15 @@ export class RefreshTokenGrant implements GrantStrategy {
   async handle(client: Client, params: FormParams, context: GrantContext): Promise<TokenGrant> {
     if (!params.refresh_token) throw invalidRequest('refresh_token is required');
     const presented = sha256(params.refresh_token);
+    const requested = requestedScopes(params.scope);
     const successor = randomToken();
     const expiresAt = this.issuer.refreshTokenExpiry({ client });
 
-    // A cheap read first, so that a bad scope never consumes the token.
-    const state = await this.refreshTokens.find(presented);
-    if (!state || state.grant.clientId !== client.clientId) throw invalidGrant('refresh token is invalid');
-    const scopes = resolveScopes(params.scope, state.grant.scopes);
-
-    const grant = await this.refreshTokens.rotate(presented, client.clientId, sha256(successor), expiresAt);
-    if (!grant) return this.refuse(client, presented, successor, expiresAt, scopes, context);
+    // One statement decides: it rotates a current token of this client whose grant covers
+    // the requested scopes, or changes nothing. Only a refusal needs a second look.
+    const grant = await this.refreshTokens.rotate(presented, client.clientId, sha256(successor), expiresAt, requested);
+    if (!grant) return this.refuse(client, params.scope, presented, successor, expiresAt, context);
+    const scopes = requested ?? grant.scopes;
     return {
       client,
       subject: grant.subject,
@@ -53,10 +52,23 @@ export class RefreshTokenGrant implements GrantStrategy {
     };
   }
 
-  /** The atomic rotation did not match: the token was rotated, expired, or its grant revoked. */
-  private async refuse(client: Client, presented: string, successor: string, expiresAt: Date, scopes: string[], context: GrantContext): Promise<TokenGrant> {
+  /**
+   * The atomic rotation did not match: the token is unknown or another client's, the scope
+   * is wider than its grant (the token stays usable), or the token was rotated (reuse),
+   * expired, or its grant revoked.
+   */
+  private async refuse(
+    client: Client,
+    scope: string | undefined,
+    presented: string,
+    successor: string,
+    expiresAt: Date,
+    context: GrantContext,
+  ): Promise<TokenGrant> {
     const state = await this.refreshTokens.find(presented);
-    if (!state || state.grant.revokedAt || state.expiresAt.getTime() <= Date.now() || !state.rotatedAt) {
+    if (!state || state.grant.clientId !== client.clientId) throw invalidGrant('refresh token is invalid');
+    const scopes = resolveScopes(scope, state.grant.scopes);
+    if (state.grant.revokedAt || state.expiresAt.getTime() <= Date.now() || !state.rotatedAt) {
       throw invalidGrant('refresh token is invalid, expired or revoked');
     }
     const sinceRotation = Date.now() - state.rotatedAt.getTime();
