@@ -27,10 +27,12 @@ export async function runClusterPrimary(workers: number, logger: Logger): Promis
   };
 
   const first = fork();
-  await new Promise<void>((resolve, reject) => {
-    first.once('listening', () => resolve());
-    first.once('exit', (code, signal) => reject(new Error(`the first worker exited (${signal ?? code}) before it listened`)));
+  const listening = await new Promise<boolean>((resolve) => {
+    first.once('listening', () => resolve(true));
+    first.once('exit', () => resolve(false));
   });
+  // The worker has said why on its own standard error (a setting, the database): stop here.
+  if (!listening) process.exit(1);
   for (let index = 1; index < workers; index++) fork();
   logger.info(`cluster primary ${process.pid}: ${workers} workers`);
 

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createDatabase, newKeyEncryptionKey, runCli, ServerProcess, startServer, tokenRequest } from '../helpers/processes';
+import { createDatabase, newKeyEncryptionKey, runCli, runServerToExit, ServerProcess, startServer, tokenRequest } from '../helpers/processes';
 
 /** The pids of the workers that said they listen, from the server's JSON log lines. */
 function listeningPids(output: string): Set<number> {
@@ -92,6 +92,19 @@ describe('WORKERS: one Gatehouse process per core behind one port (Node cluster)
     expect(await server.stop('SIGTERM')).toBe(0);
     for (const pid of workers) expect(() => process.kill(pid, 0)).toThrow();
   });
+});
+
+describe('WORKERS when a worker cannot start', () => {
+  it('the primary exits 1 after the worker has said why, adding nothing of its own', async () => {
+    const result = await runServerToExit({
+      DATABASE_URL: 'postgres://gatehouse:gatehouse@127.0.0.1:1/nowhere',
+      KEY_ENCRYPTION_KEY: newKeyEncryptionKey(),
+      WORKERS: '2',
+    });
+    expect(result.code).toBe(1);
+    expect(result.stderr.match(/Gatehouse failed to start/g)).toHaveLength(1);
+    expect(result.stderr).not.toMatch(/worker|cluster/i);
+  }, 90_000);
 });
 
 describe('instances starting together on an empty database', () => {

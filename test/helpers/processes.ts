@@ -125,7 +125,8 @@ export function runServerToExit(env: Record<string, string>): Promise<CliResult>
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+    // A deadline, not a wait: a loaded machine may take a while to start Node and fail.
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
     child.on('exit', (code) => {
       clearTimeout(timer);
       resolveRun({ code, stdout, stderr });
