@@ -58,6 +58,9 @@ describe('loadConfig defaults', () => {
       keyPublishDelay: 60,
       syncIntervalMs: 5000,
       logLevel: 'info',
+      logFile: undefined,
+      auditFlushIntervalMs: 200,
+      auditBufferLimit: 50000,
       maintenanceIntervalSeconds: 60,
       sessionTtl: 12 * 3600,
       sessionIdleTtl: 3600,
@@ -309,5 +312,27 @@ describe('loadConfig dynamic client registration settings', () => {
 
   it('does not echo a refused initial access token', () => {
     expect(configError({ ...base, REGISTRATION_INITIAL_ACCESS_TOKEN: 'secret-but-short' }).message).not.toContain('secret-but-short');
+  });
+});
+
+describe('loadConfig logging and audit settings', () => {
+  it('reads LOG_FILE as an absolute path, AUDIT_FLUSH_INTERVAL_MS and AUDIT_BUFFER_LIMIT', () => {
+    const dir = tmpDir();
+    const config = loadConfig({ ...base, LOG_FILE: join(dir, 'gatehouse.log'), AUDIT_FLUSH_INTERVAL_MS: '50', AUDIT_BUFFER_LIMIT: '1000' });
+    expect(config).toMatchObject({ logFile: join(dir, 'gatehouse.log'), auditFlushIntervalMs: 50, auditBufferLimit: 1000 });
+    expect(loadConfig({ ...base, LOG_FILE: 'relative.log' }).logFile).toBe(resolve('relative.log'));
+    expect(existsSync(join(dir, 'gatehouse.log')), 'reading the setting writes nothing').toBe(false);
+  });
+
+  it.each([
+    ['LOG_FILE', '/nonexistent-folder-of-gatehouse/gatehouse.log'],
+    ['AUDIT_FLUSH_INTERVAL_MS', '5'],
+    ['AUDIT_FLUSH_INTERVAL_MS', 'soon'],
+    ['AUDIT_BUFFER_LIMIT', '10'],
+    ['AUDIT_BUFFER_LIMIT', '1e6'],
+  ])('refuses %s=%s with one line naming it', (setting, value) => {
+    const error = configError({ ...base, [setting]: value });
+    expect(error.setting).toBe(setting);
+    expect(error.message.split('\n')).toHaveLength(1);
   });
 });

@@ -1,7 +1,7 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createPrivateKey, randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 
 /** A setting that is missing or malformed: the message names it in one line. */
 export class ConfigError extends Error {
@@ -54,6 +54,12 @@ export abstract class AppConfig {
   /** How often each instance re-reads keys and revocations as a safety net to notifications. */
   abstract readonly syncIntervalMs: number;
   abstract readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** File the logs are appended to instead of standard output (LOG_FILE); undefined: standard output. */
+  abstract readonly logFile: string | undefined;
+  /** How often queued audit events are written to PostgreSQL. */
+  abstract readonly auditFlushIntervalMs: number;
+  /** Audit events kept in memory while PostgreSQL is unreachable; beyond it the oldest are dropped (and counted). */
+  abstract readonly auditBufferLimit: number;
   abstract readonly maintenanceIntervalSeconds: number;
   /** Absolute lifetime of a browser session. */
   abstract readonly sessionTtl: number;
@@ -208,6 +214,20 @@ function privateKeyFile(env: Environment, name: string): string | undefined {
   return pem;
 }
 
+/** LOG_FILE: a file in an existing, writable folder (created if missing, then appended to). */
+function logFile(env: Environment): string | undefined {
+  const raw = env.LOG_FILE?.trim();
+  if (!raw) return undefined;
+  const path = resolve(raw);
+  try {
+    accessSync(dirname(path), constants.W_OK);
+    if (existsSync(path)) accessSync(path, constants.W_OK);
+  } catch {
+    throw new ConfigError('LOG_FILE', `must name a writable file in an existing folder, got "${raw}"`);
+  }
+  return path;
+}
+
 /** Reads and validates every setting; throws ConfigError naming the first bad one. */
 export function loadConfig(env: Environment = process.env): AppConfig {
   const production = env.NODE_ENV === 'production';
@@ -241,6 +261,9 @@ export function loadConfig(env: Environment = process.env): AppConfig {
     keyPublishDelay: duration(env, 'KEY_PUBLISH_DELAY', 60, 0),
     syncIntervalMs: integer(env, 'SYNC_INTERVAL_MS', 5000, 100, 600000),
     logLevel: oneOf(env, 'LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info'),
+    logFile: logFile(env),
+    auditFlushIntervalMs: integer(env, 'AUDIT_FLUSH_INTERVAL_MS', 200, 10, 60000),
+    auditBufferLimit: integer(env, 'AUDIT_BUFFER_LIMIT', 50000, 100, 10000000),
     maintenanceIntervalSeconds: duration(env, 'MAINTENANCE_INTERVAL', 60, 1),
     sessionTtl: duration(env, 'SESSION_TTL', 12 * 3600, 60),
     sessionIdleTtl: duration(env, 'SESSION_IDLE_TTL', 3600, 60),
