@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { AuditModule } from '../audit/audit.module';
 import { ClientsModule } from '../clients/clients.module';
 import { DatabaseModule } from '../database/database.module';
 import { KeysModule } from '../keys/keys.module';
@@ -10,7 +11,7 @@ import { AdminService } from './admin.service';
 
 /** Administration operations (used by the CLI). */
 @Module({
-  imports: [DatabaseModule, ClientsModule, UsersModule, KeysModule, TokensModule, SecretsModule],
+  imports: [DatabaseModule, AuditModule, ClientsModule, UsersModule, KeysModule, TokensModule, SecretsModule],
   providers: [AdminService],
   exports: [AdminService],
 })

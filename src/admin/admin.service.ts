@@ -1,6 +1,9 @@
+import { userInfo } from 'node:os';
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
+import { AuditContext, AuditLog } from '../audit/audit-log';
+import { AuditQuery, parseAuditFilter } from '../audit/audit-query';
 import { ClientsService } from '../clients/clients.service';
 import { runMigrations } from '../database/run-migrations';
 import { KeyStore } from '../keys/key-store';
@@ -37,6 +40,8 @@ export class AdminService {
     private readonly resourceServers: ResourceServersService,
     @InjectDataSource() private readonly db: DataSource,
     private readonly sealedValues: SealedValues,
+    private readonly audit: AuditLog,
+    private readonly auditTrail: AuditQuery,
   ) {}
 
   readonly operations: Record<string, (args: AdminArgs) => Promise<unknown>> = {
@@ -67,13 +72,44 @@ export class AdminService {
       await this.resourceServers.remove(requireId(id));
       return { audience: id, deleted: true };
     },
+    'audit.list': ({ input }) => this.auditTrail.list(parseAuditFilter(input)),
     migrate: async () => ({ applied: (await runMigrations(this.db)).map((migration) => migration.name) }),
   };
 
   async run(operation: string, args: AdminArgs): Promise<unknown> {
     const handler = this.operations[operation];
     if (!handler) throw new Error(`unknown operation ${operation}`);
-    return handler(args);
+    const result = await handler(args);
+    const audited = AUDITED_OPERATIONS[operation]?.(args, result);
+    if (audited) void this.audit.record(audited[0], { ...audited[1], actor: 'cli', details: { ...audited[1].details, os_user: osUser() } });
+    return result;
+  }
+}
+
+type Row = Record<string, unknown>;
+
+/**
+ * The audit event of each operation that changes something, from its arguments and
+ * result: ids only, never the secret a result may carry (clients create, rotate-secret).
+ */
+const AUDITED_OPERATIONS: Record<string, (args: AdminArgs, result: unknown) => [string, AuditContext]> = {
+  'clients.create': (_, result) => ['client.created', { clientId: (result as Row).client_id as string }],
+  'clients.delete': ({ id }) => ['client.deleted', { clientId: id }],
+  'clients.rotate-secret': ({ id }) => ['client.secret_rotated', { clientId: id }],
+  'users.create': (_, result) => ['user.created', { subject: (result as Row).sub as string }],
+  'users.disable': (_, result) => ['user.disabled', { subject: (result as Row).sub as string }],
+  'users.enable': (_, result) => ['user.enabled', { subject: (result as Row).sub as string }],
+  'keys.rotate': (_, result) => ['key.rotated', { details: { keys: result } }],
+  'resources.register': (_, result) => ['resource_server.registered', { details: { audience: (result as Row).audience } }],
+  'resources.delete': ({ id }) => ['resource_server.deleted', { details: { audience: id } }],
+};
+
+/** The operating-system account that ran the command (the admin socket is open to that account only). */
+function osUser(): string | undefined {
+  try {
+    return userInfo().username;
+  } catch {
+    return undefined;
   }
 }
 

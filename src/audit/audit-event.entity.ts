@@ -1,6 +1,6 @@
 import { Column, CreateDateColumn, Entity, PrimaryGeneratedColumn } from 'typeorm';
 
-/** Append-only security log: who did what, when, from where. Never a secret. */
+/** Append-only security log (UPDATE, DELETE and TRUNCATE are refused by a trigger): who did what, when, from where. Never a secret. */
 @Entity('audit_events')
 export class AuditEvent {
   @PrimaryGeneratedColumn('increment', { type: 'bigint' })
@@ -11,6 +11,10 @@ export class AuditEvent {
 
   @Column('text')
   event!: string;
+
+  /** Who acted when it was neither the subject nor the client: `cli` (an administrator) or `system`. */
+  @Column('text', { nullable: true })
+  actor!: string | null;
 
   @Column('text', { name: 'client_id', nullable: true })
   clientId!: string | null;

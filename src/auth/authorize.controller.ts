@@ -32,6 +32,6 @@ export class AuthorizeController {
 
   private async handle(params: RawParams, request: FastifyRequest, reply: FastifyReply, redirectStatus: number): Promise<FastifyReply> {
     const session = await this.sessions.resolve(readSessionCookie(request));
-    return this.responder.send(reply, await this.authorization.authorize(params, session), session, redirectStatus);
+    return this.responder.send(reply, await this.authorization.authorize(params, session, request.ip), session, redirectStatus);
   }
 }

@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
+import { AuditLog } from '../audit/audit-log';
 import { AppConfig } from '../config/configuration';
 import { Client } from '../clients/client.entity';
 import { ClientsService } from '../clients/clients.service';
@@ -96,9 +97,10 @@ export class AuthorizeService {
     private readonly subjects: SubjectIdentifiers,
     private readonly sessions: SessionsService,
     private readonly config: AppConfig,
+    private readonly audit: AuditLog,
   ) {}
 
-  async authorize(raw: RawParams, session: Session | undefined): Promise<AuthorizeOutcome> {
+  async authorize(raw: RawParams, session: Session | undefined, remoteAddress?: string): Promise<AuthorizeOutcome> {
     const validated = await this.validate(raw);
     if ('kind' in validated) return validated;
     const request = validated;
@@ -116,15 +118,21 @@ export class AuthorizeService {
       if (request.prompt.has('none')) return this.errorResponse(request, 'consent_required', 'the user has not allowed this client');
       return { kind: 'consent', request, user, returnTo: this.returnTo(request, 'consent') };
     }
-    return this.issue(request, user, session);
+    return this.issue(request, user, session, remoteAddress);
   }
 
   /** The user allowed the request: remember it and continue. */
-  async allow(raw: RawParams, session: Session): Promise<AuthorizeOutcome | { kind: 'continue'; returnTo: string }> {
+  async allow(raw: RawParams, session: Session, remoteAddress?: string): Promise<AuthorizeOutcome | { kind: 'continue'; returnTo: string }> {
     const validated = await this.validate(raw);
     if ('kind' in validated) return validated;
     if (!session.userId) return { kind: 'continue', returnTo: new URLSearchParams(validated.params).toString() };
     await this.consents.grant(session.userId, validated.client.clientId, validated.scopes);
+    void this.audit.record('consent.granted', {
+      subject: session.userId,
+      clientId: validated.client.clientId,
+      remoteAddress,
+      details: { scope: validated.scopes.join(' '), session_id: session.id },
+    });
     return { kind: 'continue', returnTo: new URLSearchParams(validated.params).toString() };
   }
 
@@ -267,7 +275,7 @@ export class AuthorizeService {
     return params.toString();
   }
 
-  private async issue(request: AuthorizationRequest, user: User, session: Session): Promise<AuthorizeOutcome> {
+  private async issue(request: AuthorizationRequest, user: User, session: Session, remoteAddress: string | undefined): Promise<AuthorizeOutcome> {
     const { client, responseParts: parts } = request;
     const authTime = session.authTime ?? new Date();
     const response: Record<string, string> = {};
@@ -293,6 +301,8 @@ export class AuthorizeService {
         subject: user.id,
         scopes: request.scopes.filter((scope) => scope !== 'offline_access'),
         binding: { kind: 'new', grantType: 'implicit', refreshToken: false, sessionId: session.id, authTime },
+        grantType: 'implicit',
+        remoteAddress,
         ...(request.claims?.userinfo ? { userinfoClaims: Object.keys(request.claims.userinfo) } : {}),
       });
       Object.assign(response, { access_token: tokens.access_token, token_type: tokens.token_type, expires_in: String(tokens.expires_in), scope: tokens.scope });

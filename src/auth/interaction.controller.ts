@@ -65,7 +65,7 @@ export class InteractionController {
     const submitted = await this.trustedForm(request);
     if (submitted.kind === 'failure') return this.fail(reply, submitted);
     const { session } = submitted;
-    const result = await this.interactions.consent(session, submitted.form);
+    const result = await this.interactions.consent(session, submitted.form, request.ip);
     if (result.kind === 'failure') return this.fail(reply, result);
     if (result.kind === 'continue')
       return reply

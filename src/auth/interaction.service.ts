@@ -70,16 +70,10 @@ export class InteractionService {
     }
     // The client's name is looked up only to show the login page again.
     if (!username || !form.password) return { kind: 'retry', csrfToken: session.csrfToken, returnTo, username, clientName: await this.clientName(returnTo) };
-    const result = await this.users.login(username, form.password);
-    if (!result.ok) {
-      await this.audit.record(result.reason === 'locked' ? 'login.locked' : 'login.failed', {
-        remoteAddress,
-        details: { reason: result.reason, via: 'login_page' },
-      });
-      return { kind: 'retry', csrfToken: session.csrfToken, returnTo, username, clientName: await this.clientName(returnTo) };
-    }
+    const result = await this.users.login(username, form.password, { via: 'login_page', remoteAddress });
+    if (!result.ok) return { kind: 'retry', csrfToken: session.csrfToken, returnTo, username, clientName: await this.clientName(returnTo) };
     const signedIn = await this.sessions.signIn(session, result.user.id);
-    await this.audit.record('login.succeeded', { subject: result.user.id, remoteAddress, details: { via: 'login_page', session_id: signedIn.session.id } });
+    void this.audit.record('session.started', { subject: result.user.id, remoteAddress, details: { session_id: signedIn.session.id } });
     return {
       kind: 'signed-in',
       cookieValue: signedIn.cookieValue,
@@ -90,16 +84,10 @@ export class InteractionService {
     };
   }
 
-  async consent(session: Session, form: FormParams): Promise<ConsentResult> {
+  async consent(session: Session, form: FormParams, remoteAddress?: string): Promise<ConsentResult> {
     const params = Object.fromEntries(new URLSearchParams(form.return_to ?? '')) as RawParams;
     if (!session.userId) return failure(400, 'session_expired', 'You are not signed in any more.', 'Go back to the application and start again.');
-    if (form.decision === 'allow') {
-      const outcome = await this.authorization.allow(params, session);
-      if (outcome.kind === 'continue') {
-        await this.audit.record('consent.granted', { subject: session.userId, clientId: params.client_id as string });
-      }
-      return outcome;
-    }
+    if (form.decision === 'allow') return this.authorization.allow(params, session, remoteAddress);
     if (form.decision === 'deny') return this.authorization.deny(params);
     return failure(400, 'invalid_request', 'The form did not say whether to allow or deny.');
   }

@@ -4,6 +4,7 @@ import { AdminService } from '../admin/admin.service';
 import { ConfigModule } from '../config/config.module';
 import { AppConfig } from '../config/configuration';
 import { AdminGateway, LocalAdminGateway, RemoteAdminGateway } from './admin-gateway';
+import { AUDIT_COMMANDS } from './audit-commands';
 import { COMMANDS } from './commands';
 
 /**
@@ -17,13 +18,17 @@ export class CliModule {
       return {
         module: CliModule,
         imports: [ConfigModule.forRoot(config)],
-        providers: [...COMMANDS, { provide: AdminGateway, useValue: new RemoteAdminGateway(config.dataDir) }],
+        providers: [...COMMANDS, ...AUDIT_COMMANDS, { provide: AdminGateway, useValue: new RemoteAdminGateway(config.dataDir) }],
       };
     }
     return {
       module: CliModule,
       imports: [ConfigModule.forRoot(config), AdminModule],
-      providers: [...COMMANDS, { provide: AdminGateway, useFactory: (admin: AdminService) => new LocalAdminGateway(admin), inject: [AdminService] }],
+      providers: [
+        ...COMMANDS,
+        ...AUDIT_COMMANDS,
+        { provide: AdminGateway, useFactory: (admin: AdminService) => new LocalAdminGateway(admin), inject: [AdminService] },
+      ],
     };
   }
 }

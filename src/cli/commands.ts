@@ -18,7 +18,7 @@ async function readJsonFromStdin(what: string): Promise<unknown> {
 
 /** A command whose result is printed as JSON on stdout, and nothing else. */
 @Injectable()
-abstract class AdminCommand extends CommandRunner {
+export abstract class AdminCommand extends CommandRunner {
   constructor(protected readonly admin: AdminGateway) {
     super();
   }

@@ -59,7 +59,7 @@ export class DynamicRegistrationService {
       await this.clients.delete(response.client_id).catch(() => undefined);
       throw error;
     }
-    await this.audit.record('client.registered', { clientId: response.client_id, remoteAddress, details: { via: 'dynamic_registration' } });
+    void this.audit.record('client.created', { clientId: response.client_id, remoteAddress, details: { via: 'dynamic_registration' } });
     return this.withManagement(response, token);
   }
 
@@ -87,7 +87,7 @@ export class DynamicRegistrationService {
     const response = await this.clients.replaceMetadata(clientId, metadata, { allowClientId: false }).catch((error: unknown) => {
       throw error instanceof OAuthError && error.code === 'not_found' ? this.invalidToken() : error;
     });
-    await this.audit.record('client.updated', { clientId, remoteAddress, details: { via: 'dynamic_registration' } });
+    void this.audit.record('client.updated', { clientId, remoteAddress, details: { via: 'dynamic_registration' } });
     return this.withManagement(response, token);
   }
 
@@ -98,7 +98,7 @@ export class DynamicRegistrationService {
     await this.clients.delete(clientId).catch((error: unknown) => {
       throw error instanceof OAuthError && error.code === 'not_found' ? this.invalidToken() : error;
     });
-    await this.audit.record('client.deleted', { clientId, remoteAddress, details: { via: 'dynamic_registration' } });
+    void this.audit.record('client.deleted', { clientId, remoteAddress, details: { via: 'dynamic_registration' } });
   }
 
   registrationClientUri(clientId: string): string {

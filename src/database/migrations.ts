@@ -4,6 +4,7 @@ import { DynamicRegistration1764000000000 } from './migrations/1764000000000-dyn
 import { Logout1764100000000 } from './migrations/1764100000000-logout';
 import { ResourceServers1764200000000 } from './migrations/1764200000000-resource-servers';
 import { ServerSecrets1764500000000 } from './migrations/1764500000000-server-secrets';
+import { AuditAppendOnly1764400000000 } from './migrations/1764400000000-audit-append-only';
 
 /** Every migration, in order. Add new ones at the end. */
 export const MIGRATIONS = [
@@ -13,4 +14,5 @@ export const MIGRATIONS = [
   Logout1764100000000,
   ResourceServers1764200000000,
   ServerSecrets1764500000000,
+  AuditAppendOnly1764400000000,
 ];

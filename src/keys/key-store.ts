@@ -2,6 +2,7 @@ import { createPrivateKey, createPublicKey, generateKeyPairSync, KeyObject, rand
 import { Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager } from 'typeorm';
+import { KeyLifecycleAudit } from '../audit/key-lifecycle-audit';
 import { AppConfig } from '../config/configuration';
 import { AsymmetricAlgorithm, ASYMMETRIC_ALGORITHMS, encodeJwtSegment, JwtPayload, signJwtWithHeaderSegment } from '../common/jwt';
 import { SecretBox, UnknownKeyEncryptionKeyError } from '../common/secret-box';
@@ -68,6 +69,7 @@ export class KeyStore implements OnModuleInit, OnApplicationShutdown {
     private readonly config: AppConfig,
     private readonly changes: ChangeFeed,
     private readonly secretBox: SecretBox,
+    private readonly keyAudit: KeyLifecycleAudit,
   ) {}
 
   async onModuleInit(): Promise<void> {
@@ -191,6 +193,7 @@ export class KeyStore implements OnModuleInit, OnApplicationShutdown {
     }
     this.keys = loaded;
     this.byKid = new Map(loaded.map((key) => [key.kid, key]));
+    this.keyAudit.observe(loaded);
     this.loaded = true;
   }
 
@@ -223,6 +226,7 @@ export class KeyStore implements OnModuleInit, OnApplicationShutdown {
       const missing = ASYMMETRIC_ALGORITHMS.filter((alg) => !present.has(alg));
       if (missing.length > 0) {
         const created = await this.createKeys(manager, missing, new Date());
+        this.keyAudit.created(created);
         this.logger.log(`generated signing keys: ${created.map((key) => `${key.alg}=${key.kid}`).join(', ')}`);
       }
     });

@@ -74,7 +74,7 @@ export class LogoutService {
       // The user is signed out whatever happens to the notifications.
       this.logger.error(`could not queue back-channel logout for ${targets.length} client(s): ${(error as Error).message}`);
     }
-    await this.audit.record('session.logged_out', {
+    void this.audit.record('session.logged_out', {
       subject: session.userId ?? undefined,
       remoteAddress,
       details: { session_id: session.id, reason, revoked_grants: revokedGrants, backchannel_clients: targets.map((target) => target.clientId) },

@@ -33,7 +33,7 @@ export class AccountController {
   async withdraw(@Req() request: FastifyRequest, @Param('clientId') clientId: string, @Headers('x-csrf-token') csrfToken?: string): Promise<void> {
     const session = await this.signedIn(request);
     if (!this.sessions.csrfMatches(session, csrfToken)) throw new OAuthError('access_denied', 'the X-CSRF-Token header must carry the session CSRF token', 403);
-    await this.account.withdraw(session.userId!, clientId);
+    await this.account.withdraw(session.userId!, clientId, request.ip);
   }
 
   private async signedIn(request: FastifyRequest): Promise<Session> {

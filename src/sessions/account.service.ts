@@ -50,11 +50,11 @@ export class AccountService {
   }
 
   /** Withdraws consent and ends every grant the user gave that client (its tokens stop working). */
-  async withdraw(userId: string, clientId: string): Promise<void> {
+  async withdraw(userId: string, clientId: string, remoteAddress?: string): Promise<void> {
     if (!(await this.consents.withdraw(userId, clientId))) throw notFound(`no consent for client ${clientId}`);
     for (const grantId of await this.grants.activeGrantIds(userId, clientId)) {
-      await this.revocation.revokeGrant(grantId, 'consent_withdrawn', { clientId, subject: userId });
+      await this.revocation.revokeGrant(grantId, 'consent_withdrawn', { clientId, subject: userId, remoteAddress });
     }
-    await this.audit.record('consent.withdrawn', { subject: userId, clientId });
+    void this.audit.record('consent.withdrawn', { subject: userId, clientId, remoteAddress });
   }
 }

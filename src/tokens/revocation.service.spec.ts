@@ -75,6 +75,18 @@ describe('RevocationService.revokeGrant', () => {
     });
   });
 
+  it('records a replayed authorization code as its own audit event, and other revocations as grant.revoked with the reason', async () => {
+    await service().revokeGrant('grant-1', 'authorization_code_reuse', { clientId: 'app', subject: 'user-1', remoteAddress: '198.51.100.4' });
+    expect(record).toHaveBeenLastCalledWith('authorization_code.reuse_detected', {
+      clientId: 'app',
+      subject: 'user-1',
+      remoteAddress: '198.51.100.4',
+      details: { grant_id: 'grant-1', reason: 'authorization_code_reuse' },
+    });
+    await service().revokeGrant('grant-2', 'logout', { subject: 'user-1' });
+    expect(record).toHaveBeenLastCalledWith('grant.revoked', { subject: 'user-1', details: { grant_id: 'grant-2', reason: 'logout' } });
+  });
+
   it('records nothing when the grant was already revoked, but still denies it', async () => {
     revokeGrantRow.mockResolvedValue(false);
     await service().revokeGrant('grant-1', 'revoked_by_client');

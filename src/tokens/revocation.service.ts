@@ -9,6 +9,12 @@ import { DenyList } from './deny-list';
 import { RefreshTokenStore } from './refresh-token.store';
 import { RevocationKind } from './revocation.entity';
 
+/** Revocations that answer an attack get an event of their own; the others are `grant.revoked` with the reason. */
+const REUSE_EVENTS: Record<string, string> = {
+  refresh_token_reuse: 'refresh_token.reuse_detected',
+  authorization_code_reuse: 'authorization_code.reuse_detected',
+};
+
 /**
  * Ends access: marks grants revoked (their refresh tokens stop at once) and puts token,
  * grant or session ids on the deny list of every instance (their access tokens are
@@ -32,17 +38,13 @@ export class RevocationService {
     // lifetime is capped, the configured default (ACCESS_TOKEN_TTL) is not.
     const longestLifetime = Math.max(MAX_CLIENT_ACCESS_TOKEN_TTL, this.config.accessTokenTtl);
     await this.deny('grant', grantId, Date.now() + (longestLifetime + this.config.clockSkew) * 1000);
-    if (changed)
-      await this.audit.record(reason === 'refresh_token_reuse' ? 'refresh_token.reuse_detected' : 'grant.revoked', {
-        ...context,
-        details: { grant_id: grantId, reason },
-      });
+    if (changed) void this.audit.record(REUSE_EVENTS[reason] ?? 'grant.revoked', { ...context, details: { grant_id: grantId, reason } });
   }
 
   /** Denies one access token until it expires. */
   async revokeAccessToken(jti: string, expiresAtSeconds: number, context: Omit<AuditContext, 'details'> = {}): Promise<void> {
     await this.deny('token', jti, (expiresAtSeconds + this.config.clockSkew) * 1000);
-    await this.audit.record('access_token.revoked', { ...context, details: { jti } });
+    void this.audit.record('access_token.revoked', { ...context, details: { jti } });
   }
 
   private async deny(kind: RevocationKind, id: string, expiresAtMs: number): Promise<void> {

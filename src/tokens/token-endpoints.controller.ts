@@ -1,5 +1,6 @@
-import { Controller, Header, HttpCode, Post, UseGuards } from '@nestjs/common';
+import { Controller, Header, HttpCode, Post, Req, UseGuards } from '@nestjs/common';
 import { ApiConsumes, ApiOkResponse, ApiTags } from '@nestjs/swagger';
+import type { FastifyRequest } from 'fastify';
 import { ClientAuthGuard, CurrentClient } from '../clients/client-auth.guard';
 import { AuthenticatedClient } from '../clients/client-authenticator';
 import { FormBody, FormParams } from '../common/form';
@@ -21,8 +22,8 @@ export class TokenEndpointsController {
   @Header('Cache-Control', 'no-store')
   @ApiConsumes('application/x-www-form-urlencoded')
   @ApiOkResponse({ description: 'The token is revoked, or was unknown (RFC 7009 §2.2)' })
-  async revoke(@CurrentClient() { client }: AuthenticatedClient, @FormBody() form: FormParams): Promise<void> {
-    await this.revoker.revoke(client, form.token, form.token_type_hint);
+  async revoke(@CurrentClient() { client }: AuthenticatedClient, @FormBody() form: FormParams, @Req() request: FastifyRequest): Promise<void> {
+    await this.revoker.revoke(client, form.token, form.token_type_hint, request.ip);
   }
 
   /** RFC 7662 token introspection. */

@@ -21,6 +21,9 @@ export interface TokenGrant {
   binding: GrantBinding;
   /** Claims UserInfo must release beyond the scopes' (the `claims` parameter's userinfo member), carried in the access token. */
   userinfoClaims?: string[];
+  /** The grant_type (or `implicit`) that decided this, and the requester's address: for the audit log only. */
+  grantType?: string;
+  remoteAddress?: string;
   /** OpenID Connect: when the scopes include openid, the ID token to issue alongside (Core §3.1.3.3). */
   idToken?: Omit<IdTokenContent, 'client' | 'scopes' | 'accessToken'> & { user: User };
 }

@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import { AuditLog } from '../audit/audit-log';
 import { AppConfig } from '../config/configuration';
 import { randomToken, sha256 } from '../common/crypto';
 import { KeyStore } from '../keys/key-store';
@@ -20,6 +21,7 @@ export class TokenIssuer {
     private readonly idTokens: IdTokenFactory,
     private readonly resourceServers: ResourceServersService,
     private readonly config: AppConfig,
+    private readonly audit: AuditLog,
   ) {}
 
   async issue(grant: TokenGrant): Promise<TokenResponse> {
@@ -74,6 +76,19 @@ export class TokenIssuer {
     if (grant.idToken && grant.scopes.includes('openid')) {
       response.id_token = await this.idTokens.create({ ...grant.idToken, client, scopes: grant.scopes, accessToken: token });
     }
+    void this.audit.record(binding.kind === 'existing' ? 'token.refreshed' : 'token.issued', {
+      clientId: client.clientId,
+      subject: grant.subject,
+      remoteAddress: grant.remoteAddress,
+      details: {
+        grant_type: grant.grantType,
+        jti: claims.jti,
+        grant_id: grantId,
+        scope,
+        refresh_token: refreshToken !== undefined,
+        id_token: response.id_token !== undefined,
+      },
+    });
     return response;
   }
 

@@ -19,20 +19,20 @@ export class TokenRevoker {
     private readonly revocation: RevocationService,
   ) {}
 
-  async revoke(client: Client, token: string | undefined, _hint: string | undefined): Promise<void> {
+  async revoke(client: Client, token: string | undefined, _hint: string | undefined, remoteAddress?: string): Promise<void> {
     if (!token) throw invalidRequest('token is required');
     // The type is told by the form (access tokens are JWTs; refresh tokens never contain a
     // dot), not by token_type_hint: a wrong hint must not stop the search (RFC 7009 §2.1).
     if (token.includes('.')) {
       const claims = this.accessTokens.verify(token);
       if (claims && claims.client_id === client.clientId) {
-        await this.revocation.revokeAccessToken(claims.jti, claims.exp, { clientId: client.clientId, subject: claims.sub });
+        await this.revocation.revokeAccessToken(claims.jti, claims.exp, { clientId: client.clientId, subject: claims.sub, remoteAddress });
       }
       return;
     }
     const state = await this.refreshTokens.find(sha256(token));
     if (state && state.grant.clientId === client.clientId) {
-      await this.revocation.revokeGrant(state.grant.id, 'revoked_by_client', { clientId: client.clientId, subject: state.grant.subject });
+      await this.revocation.revokeGrant(state.grant.id, 'revoked_by_client', { clientId: client.clientId, subject: state.grant.subject, remoteAddress });
     }
   }
 }

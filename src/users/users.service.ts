@@ -1,6 +1,7 @@
 import { Injectable, OnModuleInit } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { Repository } from 'typeorm';
+import { AuditLog } from '../audit/audit-log';
 import { AppConfig } from '../config/configuration';
 import { OAuthError, notFound } from '../common/oauth-error';
 import { hashPassword, verifyPassword } from './password-hasher';
@@ -19,6 +20,13 @@ export interface NewUser {
 
 export type LoginResult = { ok: true; user: User } | { ok: false; reason: 'invalid_credentials' | 'locked' | 'disabled' };
 
+/** Where a sign-in attempt comes from, for the audit log. */
+export interface LoginContext {
+  via: 'login_page' | 'password_grant';
+  clientId?: string;
+  remoteAddress?: string;
+}
+
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const invalidUser = (description: string) => new OAuthError('invalid_request', description);
 
@@ -31,6 +39,7 @@ export class UsersService implements OnModuleInit {
   constructor(
     @InjectRepository(User) private readonly users: Repository<User>,
     private readonly config: AppConfig,
+    private readonly audit: AuditLog,
   ) {}
 
   async onModuleInit(): Promise<void> {
@@ -87,29 +96,43 @@ export class UsersService implements OnModuleInit {
    * Checks a username and password. Failures are counted in the database (so the
    * lockout holds across instances); after LOGIN_MAX_FAILURES the account is locked for
    * LOGIN_LOCKOUT. Unknown usernames cost the same hash verification as known ones.
+   * Every attempt is audited; the typed username only as the account's subject (an
+   * unknown "username" may be a password typed into the wrong field).
    */
-  async login(username: string, password: string): Promise<LoginResult> {
+  async login(username: string, password: string, context: LoginContext = { via: 'login_page' }): Promise<LoginResult> {
+    const { via, ...where } = context;
     const user = await this.users.createQueryBuilder('u').addSelect('u.passwordHash').where('lower(u.username) = lower(:username)', { username }).getOne();
     if (!user) {
       await verifyPassword(this.decoyHash, password);
+      void this.audit.record('login.failed', { ...where, details: { via, reason: 'unknown_username' } });
       return { ok: false, reason: 'invalid_credentials' };
     }
     const valid = await verifyPassword(user.passwordHash, password);
-    if (user.lockedUntil && user.lockedUntil.getTime() > Date.now()) return { ok: false, reason: 'locked' };
+    if (user.lockedUntil && user.lockedUntil.getTime() > Date.now()) {
+      void this.audit.record('login.locked', { ...where, subject: user.id, details: { via, locked_until: user.lockedUntil.toISOString() } });
+      return { ok: false, reason: 'locked' };
+    }
     if (!valid) {
-      await this.recordFailure(user.id);
+      const lockedUntil = await this.recordFailure(user.id);
+      void this.audit.record('login.failed', { ...where, subject: user.id, details: { via, reason: 'wrong_password' } });
+      if (lockedUntil) void this.audit.record('account.locked', { ...where, subject: user.id, details: { via, locked_until: lockedUntil.toISOString() } });
       return { ok: false, reason: 'invalid_credentials' };
     }
-    if (user.disabled) return { ok: false, reason: 'disabled' };
+    if (user.disabled) {
+      void this.audit.record('login.failed', { ...where, subject: user.id, details: { via, reason: 'disabled' } });
+      return { ok: false, reason: 'disabled' };
+    }
     await this.users.update({ id: user.id }, { failedLoginCount: 0, lockedUntil: null, lastLoginAt: new Date() });
+    void this.audit.record('login.succeeded', { ...where, subject: user.id, details: { via } });
     return { ok: true, user };
   }
 
-  private async recordFailure(userId: string): Promise<void> {
+  /** Counts a failed sign-in; returns the end of the lockout when this failure locked the account. */
+  private async recordFailure(userId: string): Promise<Date | undefined> {
     // One statement, so concurrent failures on several instances all count. Reaching the
     // limit locks the account and starts the counter again for after the lock.
     const reachesLimit = `failed_login_count + 1 >= ${this.config.loginMaxFailures}`;
-    await this.users
+    const result = await this.users
       .createQueryBuilder()
       .update(User)
       .set({
@@ -117,7 +140,10 @@ export class UsersService implements OnModuleInit {
         lockedUntil: () => `CASE WHEN ${reachesLimit} THEN now() + make_interval(secs => ${this.config.loginLockoutSeconds}) ELSE locked_until END`,
       })
       .where('id = :id', { id: userId })
+      .returning('failed_login_count, locked_until')
       .execute();
+    const [row] = result.raw as { failed_login_count: number; locked_until: Date | null }[];
+    return row?.failed_login_count === 0 && row.locked_until ? new Date(row.locked_until) : undefined;
   }
 
   private validateNewUser(input: unknown): NewUser {

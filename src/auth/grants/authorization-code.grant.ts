@@ -55,6 +55,8 @@ export class AuthorizationCodeGrant implements GrantStrategy {
         authTime: code.authTime,
       },
       ...(code.claims?.userinfo ? { userinfoClaims: Object.keys(code.claims.userinfo) } : {}),
+      grantType: this.grantType,
+      remoteAddress: context.remoteAddress,
       ...(user ? { idToken: { user, authTime: code.authTime, nonce: code.nonce, sessionId: code.sessionId, requestedClaims: code.claims?.id_token } } : {}),
     };
   }

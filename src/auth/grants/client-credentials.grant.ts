@@ -4,7 +4,7 @@ import { Client } from '../../clients/client.entity';
 import { FormParams } from '../../common/form';
 import { TokenGrant } from '../../tokens/token-grant';
 import { resolveScopes } from '../scope-policy';
-import { GrantStrategy, TokenGrantStrategy } from './grant-strategy';
+import { GrantContext, GrantStrategy, TokenGrantStrategy } from './grant-strategy';
 
 /**
  * RFC 6749 §4.4: a confidential client obtains a token for itself. The token is
@@ -15,13 +15,15 @@ import { GrantStrategy, TokenGrantStrategy } from './grant-strategy';
 export class ClientCredentialsGrant implements GrantStrategy {
   readonly grantType = 'client_credentials';
 
-  handle(client: Client, params: FormParams): Promise<TokenGrant> {
+  handle(client: Client, params: FormParams, context: GrantContext = {}): Promise<TokenGrant> {
     if (client.isPublic) throw unauthorizedClient('client_credentials needs a confidential client');
     return Promise.resolve({
       client,
       subject: client.clientId,
       scopes: resolveScopes(params.scope, client.scopes),
       binding: { kind: 'stateless' },
+      grantType: this.grantType,
+      remoteAddress: context.remoteAddress,
     });
   }
 }

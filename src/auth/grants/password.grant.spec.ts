@@ -1,6 +1,5 @@
 import { makeClient, oauthRejection } from '../../../test/unit/fixtures';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
-import { AuditLog } from '../../audit/audit-log';
 import { OAuthError } from '../../common/oauth-error';
 import { User } from '../../users/user.entity';
 import { LoginResult, UsersService } from '../../users/users.service';
@@ -10,14 +9,12 @@ const client = makeClient;
 
 const alice = { id: '0b7c3f0e-5a4e-4c1f-9d61-8e1f6b2a9c10', username: 'alice' } as User;
 
-let login: ReturnType<typeof vi.fn<(username: string, password: string) => Promise<LoginResult>>>;
-let record: ReturnType<typeof vi.fn<AuditLog['record']>>;
+let login: ReturnType<typeof vi.fn<UsersService['login']>>;
 let grant: PasswordGrant;
 
 beforeEach(() => {
-  login = vi.fn<(username: string, password: string) => Promise<LoginResult>>().mockResolvedValue({ ok: true, user: alice });
-  record = vi.fn<AuditLog['record']>().mockResolvedValue(undefined);
-  grant = new PasswordGrant({ login } as unknown as UsersService, { record } as unknown as AuditLog);
+  login = vi.fn<UsersService['login']>().mockResolvedValue({ ok: true, user: alice } satisfies LoginResult);
+  grant = new PasswordGrant({ login } as unknown as UsersService);
 });
 
 describe('PasswordGrant', () => {
@@ -33,12 +30,11 @@ describe('PasswordGrant', () => {
     const error = await oauthRejection(() => grant.handle(client(), params, {}));
     expect(error.code).toBe('invalid_request');
     expect(login).not.toHaveBeenCalled();
-    expect(record).not.toHaveBeenCalled();
   });
 
-  it('checks the username and password with UsersService.login', async () => {
-    await grant.handle(client(), { username: 'alice', password: 'correct horse' }, {});
-    expect(login).toHaveBeenCalledWith('alice', 'correct horse');
+  it('checks the username and password with UsersService.login, naming the client and address for its audit record', async () => {
+    await grant.handle(client(), { username: 'alice', password: 'correct horse' }, { remoteAddress: '203.0.113.7' });
+    expect(login).toHaveBeenCalledWith('alice', 'correct horse', { via: 'password_grant', clientId: 'mobile-app', remoteAddress: '203.0.113.7' });
   });
 
   it('answers every failure (unknown user, wrong password, locked, disabled) with the same invalid_grant', async () => {
@@ -54,21 +50,6 @@ describe('PasswordGrant', () => {
       expect(error.headers).toEqual({});
     }
     expect(errors[0].description).not.toMatch(/lock|disabled|unknown|exist/i);
-  });
-
-  it('records a failed login, or a locked one, in the audit log with the reason and no password', async () => {
-    login.mockResolvedValueOnce({ ok: false, reason: 'invalid_credentials' });
-    await oauthRejection(() => grant.handle(client(), { username: 'alice', password: 'guess' }, { remoteAddress: '203.0.113.7' }));
-    expect(record).toHaveBeenLastCalledWith('login.failed', {
-      clientId: 'mobile-app',
-      remoteAddress: '203.0.113.7',
-      details: { grant_type: 'password', reason: 'invalid_credentials' },
-    });
-
-    login.mockResolvedValueOnce({ ok: false, reason: 'locked' });
-    await oauthRejection(() => grant.handle(client(), { username: 'alice', password: 'guess' }, {}));
-    expect(record).toHaveBeenLastCalledWith('login.locked', expect.objectContaining({ details: { grant_type: 'password', reason: 'locked' } }));
-    expect(JSON.stringify(record.mock.calls)).not.toContain('guess');
   });
 
   it('on success binds a new grant of type password for the user, with a refresh token when the client may refresh', async () => {
@@ -92,14 +73,9 @@ describe('PasswordGrant', () => {
     expect(authTime).toBeLessThanOrEqual(Date.now());
   });
 
-  it('records the successful login with the subject', async () => {
-    await grant.handle(client(), { username: 'alice', password: 'correct horse' }, { remoteAddress: '203.0.113.7' });
-    expect(record).toHaveBeenCalledWith('login.succeeded', {
-      clientId: 'mobile-app',
-      subject: alice.id,
-      remoteAddress: '203.0.113.7',
-      details: { grant_type: 'password' },
-    });
+  it("names its grant type and the requester's address for the audit record of the tokens", async () => {
+    const result = await grant.handle(client(), { username: 'alice', password: 'correct horse' }, { remoteAddress: '203.0.113.7' });
+    expect(result).toMatchObject({ grantType: 'password', remoteAddress: '203.0.113.7' });
   });
 
   it('grants the client scopes when none is requested, and the requested ones when allowed', async () => {

@@ -1,5 +1,4 @@
 import { Injectable } from '@nestjs/common';
-import { AuditLog } from '../../audit/audit-log';
 import { Client } from '../../clients/client.entity';
 import { FormParams } from '../../common/form';
 import { invalidGrant, invalidRequest } from '../../common/oauth-error';
@@ -18,35 +17,25 @@ import { GrantContext, GrantStrategy, TokenGrantStrategy } from './grant-strateg
 export class PasswordGrant implements GrantStrategy {
   readonly grantType = 'password';
 
-  constructor(
-    private readonly users: UsersService,
-    private readonly audit: AuditLog,
-  ) {}
+  constructor(private readonly users: UsersService) {}
 
   async handle(client: Client, params: FormParams, context: GrantContext): Promise<TokenGrant> {
     if (!params.username || !params.password) throw invalidRequest('username and password are required');
     const scopes = resolveScopes(params.scope, client.scopes);
-    const result = await this.users.login(params.username, params.password);
-    if (!result.ok) {
-      await this.audit.record(result.reason === 'locked' ? 'login.locked' : 'login.failed', {
-        clientId: client.clientId,
-        remoteAddress: context.remoteAddress,
-        details: { grant_type: this.grantType, reason: result.reason },
-      });
-      throw invalidGrant('invalid username or password');
-    }
-    await this.audit.record('login.succeeded', {
+    const result = await this.users.login(params.username, params.password, {
+      via: 'password_grant',
       clientId: client.clientId,
-      subject: result.user.id,
       remoteAddress: context.remoteAddress,
-      details: { grant_type: this.grantType },
     });
+    if (!result.ok) throw invalidGrant('invalid username or password');
     return {
       client,
       subject: result.user.id,
       scopes,
       binding: { kind: 'new', grantType: this.grantType, refreshToken: client.grantTypes.includes('refresh_token'), authTime: new Date() },
       idToken: { user: result.user, authTime: new Date() },
+      grantType: this.grantType,
+      remoteAddress: context.remoteAddress,
     };
   }
 }

@@ -48,6 +48,8 @@ export class RefreshTokenGrant implements GrantStrategy {
       subject: grant.subject,
       scopes,
       binding: { kind: 'existing', grantId: grant.id, refreshToken: successor, sessionId: grant.sessionId, authTime: grant.authTime },
+      grantType: this.grantType,
+      remoteAddress: context.remoteAddress,
       ...(await this.idToken(grant, scopes)),
     };
   }
@@ -82,6 +84,8 @@ export class RefreshTokenGrant implements GrantStrategy {
         subject: state.grant.subject,
         scopes,
         binding: { kind: 'existing', grantId: state.grant.id, refreshToken: successor, sessionId: state.grant.sessionId, authTime: state.grant.authTime },
+        grantType: this.grantType,
+        remoteAddress: context.remoteAddress,
         ...(await this.idToken(state.grant, scopes)),
       };
     }
