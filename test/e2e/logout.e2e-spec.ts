@@ -9,6 +9,7 @@ import { api, clientPost, expectOAuthError, JsonBody, obtainToken, request, wait
 import { rawJwt, withPayload } from '../helpers/jwt';
 import { fetchJwks, sleep } from '../helpers/oidc';
 import { startTestApp, TestApp, TestClient, TestInstance } from '../helpers/test-app';
+import { recordSecretParams } from '../helpers/test-run';
 
 const PASSWORD = 'correct horse battery staple';
 const BACKCHANNEL_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
@@ -28,7 +29,9 @@ async function startReceiver(): Promise<Receiver> {
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
-      received.push({ path: req.url ?? '/', body: new URLSearchParams(Buffer.concat(chunks).toString('utf8')), contentType: req.headers['content-type'] });
+      const body = new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
+      recordSecretParams(body); // logout tokens, for the log scan after the suite
+      received.push({ path: req.url ?? '/', body, contentType: req.headers['content-type'] });
       res.writeHead(statuses.shift() ?? 200, { 'cache-control': 'no-store' }).end();
     });
   });

@@ -3,6 +3,7 @@ import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http
 import { AddressInfo } from 'node:net';
 import { Browser, BrowserContext, chromium, Page, Response } from 'playwright-core';
 import { expect } from 'vitest';
+import { recordSecret, recordSecretParams, recordSecretsInBody } from './test-run';
 
 /**
  * Browser end-to-end helpers: Debian's Chromium (never a downloaded browser) driven by
@@ -111,13 +112,17 @@ export async function startCallbackServer(): Promise<CallbackServer> {
         return;
       }
       const seq = requests.length + 1;
-      requests.push({
+      const recorded = {
         seq,
         method: req.method ?? 'GET',
         url: new URL(req.url ?? '/', origin),
         headers: req.headers,
         body: Buffer.concat(chunks).toString('utf8'),
-      });
+      };
+      requests.push(recorded);
+      // What the browser brought back (codes, form_post tokens) is a secret for the log scan.
+      recordSecretParams(recorded.url.searchParams);
+      recordSecretsInBody(recorded.body, req.headers['content-type'] ?? null);
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
       res.end(CALLBACK_PAGE(seq));
     });
@@ -192,6 +197,7 @@ export function interceptRedirects(page: Page, server: CallbackServer, redirectU
       const fragment = new URLSearchParams(url.hash.replace(/^#/, ''));
       const form = request.method === 'POST' ? new URLSearchParams(request.body) : undefined;
       const params = form ?? ([...fragment.keys()].length > 0 ? fragment : query);
+      recordSecretParams(fragment);
       const seen = request;
       return {
         method: request.method,
@@ -246,6 +252,7 @@ export async function clickAndWait(page: Page, selector: string): Promise<Respon
 
 /** Fills and submits the login page (the page must show it); returns the response to the POST chain. */
 export async function submitLogin(page: Page, username: string, password: string): Promise<Response | null> {
+  recordSecret('password', password);
   await expectPage(page, 'login');
   await page.fill('#username', username);
   await page.fill('#password', password);

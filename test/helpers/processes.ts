@@ -1,8 +1,10 @@
 import { ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import { resolve } from 'node:path';
 import { Client } from 'pg';
+import { appendLog, newLogFile, recordSecretSettings, recordSecretsInBody } from './test-run';
 
 /** Helpers that run Gatehouse as real processes (the built dist/), as an operator would. */
 
@@ -51,22 +53,40 @@ export interface ServerProcess {
 /**
  * Starts `node dist/main.js` and waits until /health answers (or the process dies), for
  * at most `startTimeoutMs` (the embedded engine can take long to start on a loaded machine).
+ * Inside a test run it logs every request (LOG_LEVEL debug unless given) into a LOG_FILE of
+ * the run folder, and what it prints goes to another file there, for the log scan after the
+ * suite; `output()` returns both.
  */
 export async function startServer(env: Record<string, string>, cwd = ROOT, startTimeoutMs = 60_000): Promise<ServerProcess> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
+  recordSecretSettings(env);
+  const logFile = env.LOG_FILE ? undefined : newLogFile('server');
+  const printed = logFile && `${logFile.slice(0, -'.log'.length)}-stdout.log`;
+  const logging = logFile ? { LOG_FILE: logFile, LOG_LEVEL: 'debug' } : { LOG_LEVEL: 'info' };
   const child = spawn(process.execPath, [resolve(ROOT, 'dist/main.js')], {
     cwd,
-    env: { PATH: process.env.PATH ?? '', PORT: String(port), HOST: '127.0.0.1', ISSUER: url, LOG_LEVEL: 'info', ...env },
+    env: { PATH: process.env.PATH ?? '', PORT: String(port), HOST: '127.0.0.1', ISSUER: url, ...logging, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
-  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const collect = (chunk: Buffer) => {
+    output += chunk.toString();
+    appendLog(printed, chunk);
+  };
+  child.stdout!.on('data', collect);
+  child.stderr!.on('data', collect);
+  const logged = () => {
+    try {
+      return logFile ? readFileSync(logFile, 'utf8') : '';
+    } catch {
+      return '';
+    }
+  };
   const exited = new Promise<number | null>((resolveExit) => child.on('exit', (code) => resolveExit(code)));
   const deadline = Date.now() + startTimeoutMs;
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}:\n${output}`);
+    if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}:\n${output}${logged()}`);
     try {
       const response = await fetch(`${url}/health`);
       if (response.ok) break;
@@ -75,14 +95,14 @@ export async function startServer(env: Record<string, string>, cwd = ROOT, start
     }
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
-      throw new Error(`server did not become healthy:\n${output}`);
+      throw new Error(`server did not become healthy:\n${output}${logged()}`);
     }
     await new Promise((r) => setTimeout(r, 150));
   }
   return {
     url,
     process: child,
-    output: () => output,
+    output: () => output + logged(),
     stop: async (signal = 'SIGTERM') => {
       if (child.exitCode === null) child.kill(signal);
       return exited;
@@ -96,8 +116,15 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs the CLI (`node dist/cli/main.js ...args`) with optional stdin. */
+/**
+ * Runs the CLI (`node dist/cli/main.js ...args`) with optional stdin. The secrets it is
+ * given (passwords) and prints (client secrets) are recorded, and its standard error (its
+ * log) goes to a file of the test run, for the log scan after the suite.
+ */
 export function runCli(args: string[], env: Record<string, string>, input?: string, cwd = ROOT): Promise<CliResult> {
+  recordSecretSettings(env);
+  if (input) recordSecretsInBody(input, 'application/json');
+  const logFile = newLogFile('cli');
   return new Promise((resolveRun) => {
     const child = spawn(process.execPath, [resolve(ROOT, 'dist/cli/main.js'), ...args], {
       cwd,
@@ -107,14 +134,22 @@ export function runCli(args: string[], env: Record<string, string>, input?: stri
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('exit', (code) => resolveRun({ code, stdout, stderr }));
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+      appendLog(logFile, chunk);
+    });
+    child.on('exit', (code) => {
+      recordSecretsInBody(stdout, 'application/json');
+      resolveRun({ code, stdout, stderr });
+    });
     child.stdin.end(input ?? '');
   });
 }
 
-/** Runs `node dist/main.js` expecting it to exit (e.g. on a bad setting). */
+/** Runs `node dist/main.js` expecting it to exit (e.g. on a bad setting); its output goes to a file of the test run. */
 export function runServerToExit(env: Record<string, string>): Promise<CliResult> {
+  recordSecretSettings(env);
+  const logFile = newLogFile('server');
   return new Promise((resolveRun) => {
     const child = spawn(process.execPath, [resolve(ROOT, 'dist/main.js')], {
       cwd: ROOT,
@@ -129,6 +164,7 @@ export function runServerToExit(env: Record<string, string>): Promise<CliResult>
     const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
     child.on('exit', (code) => {
       clearTimeout(timer);
+      appendLog(logFile, stdout + stderr);
       resolveRun({ code, stdout, stderr });
     });
   });

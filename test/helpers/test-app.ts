@@ -1,5 +1,6 @@
 import 'reflect-metadata';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { createServer, AddressInfo } from 'node:net';
 import { Type } from '@nestjs/common';
 import { NestFastifyApplication } from '@nestjs/platform-fastify';
@@ -9,10 +10,16 @@ import { ClientRegistrationResponse, ClientsService } from '../../src/clients/cl
 import { AppConfig, loadConfig } from '../../src/config/configuration';
 import { User } from '../../src/users/user.entity';
 import { UsersService } from '../../src/users/users.service';
+import { newLogFile, recordSecret, recordSecretSettings } from './test-run';
 
 /** Where the test databases are created: a role with CREATEDB on a real PostgreSQL server. */
 export const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL ?? 'postgres://gatehouse:gatehouse@127.0.0.1:5432/gatehouse';
-/** `error` shows unexpected server errors (with their stack) and nothing else; TEST_LOG_LEVEL=debug for more. */
+/**
+ * Inside a vitest run every instance logs every request (debug) into a file of the run
+ * folder, which the log scan reads after the suite; the error lines among them (unexpected
+ * server errors, with their stack) are printed when the instance closes. Outside a run, or
+ * with TEST_LOG_LEVEL, logs go to standard output at that level (default error).
+ */
 const LOG_LEVEL = process.env.TEST_LOG_LEVEL ?? 'error';
 const LISTEN_HOST = '127.0.0.1';
 
@@ -84,19 +91,22 @@ async function withAdminConnection<T>(work: (client: PgClient) => Promise<T>): P
 
 /** Starts a Gatehouse instance over an existing database. */
 export async function startInstance(options: InstanceOptions): Promise<TestInstance> {
+  const logFile = process.env.TEST_LOG_LEVEL ? undefined : newLogFile('app');
   for (let attempt = 1; ; attempt++) {
     const port = await freePort();
-    const config = loadConfig({
+    const env = {
       NODE_ENV: 'test',
       DATABASE_URL: options.databaseUrl,
       KEY_ENCRYPTION_KEY: options.keyEncryptionKey,
       ISSUER: options.issuer ?? `http://${LISTEN_HOST}:${port}`,
       PORT: String(port),
       HOST: LISTEN_HOST,
-      LOG_LEVEL,
+      ...(logFile ? { LOG_FILE: logFile, LOG_LEVEL: 'debug' } : { LOG_LEVEL }),
       DATABASE_POOL_SIZE: '10',
       ...options.env,
-    });
+    };
+    recordSecretSettings(env);
+    const config = loadConfig(env);
     const app = await createApp(config, options.extensions ?? []);
     try {
       await app.listen({ port, host: LISTEN_HOST });
@@ -111,7 +121,7 @@ export async function startInstance(options: InstanceOptions): Promise<TestInsta
       app,
       baseUrl: `http://${LISTEN_HOST}:${port}`,
       config,
-      close: () => (closed ??= app.close()),
+      close: () => (closed ??= app.close().finally(() => printErrors(config.logFile))),
     };
   }
 }
@@ -152,8 +162,15 @@ export async function startTestApp(options: StartOptions = {}): Promise<TestApp>
     databaseName,
     databaseUrl,
     keyEncryptionKey,
-    createClient: async (metadata) => (await primary.app.get(ClientsService).register(metadata, { allowClientId: true })) as TestClient,
-    createUser: (input) => primary.app.get(UsersService).create(input),
+    createClient: async (metadata) => {
+      const client = (await primary.app.get(ClientsService).register(metadata, { allowClientId: true })) as TestClient;
+      recordSecret('client_secret', client.client_secret);
+      return client;
+    },
+    createUser: (input) => {
+      recordSecret('password', input.password);
+      return primary.app.get(UsersService).create(input);
+    },
     startInstance: async (more = {}) => {
       const instance = await startInstance({
         env: { ...options.env, ...more.env },
@@ -167,6 +184,20 @@ export async function startTestApp(options: StartOptions = {}): Promise<TestApp>
     },
     close: () => (closed ??= close()),
   };
+}
+
+/** Shows the error lines of an instance's log file (unexpected server errors) in the test output. */
+function printErrors(logFile: string | undefined): void {
+  if (!logFile) return;
+  let text: string;
+  try {
+    text = readFileSync(logFile, 'utf8');
+  } catch {
+    return;
+  }
+  for (const line of text.split('\n')) {
+    if (/^\{"level":(5\d|60)\b/.test(line)) process.stderr.write(`[gatehouse ${logFile}] ${line}\n`);
+  }
 }
 
 async function dropDatabase(name: string): Promise<void> {
