@@ -1,25 +1,31 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { DataSource } from 'typeorm';
 import { AppConfig } from '../config/configuration';
-import { AuditLog, serializeDetails } from './audit-log';
+import { AuditLog, QueuedEvent, serializeBatch } from './audit-log';
 
-type Columns = [number[], string[], (string | null)[], (string | null)[], (string | null)[], (string | null)[], string[]];
+/** A row as the INSERT receives it (see serializeBatch). */
+interface Row {
+  t: number;
+  e: string;
+  a?: string;
+  c?: string;
+  s?: string;
+  r?: string;
+  d?: Record<string, unknown>;
+}
 
 /** An AuditLog over a fake connection that records each INSERT's columns (or fails while `down`). */
 function auditLog(settings: { interval?: number; limit?: number } = {}) {
-  const inserts: Columns[] = [];
+  const inserts: Row[][] = [];
   const state = { down: false };
-  const query = vi.fn(async (_sql: string, columns: Columns) => {
+  const query = vi.fn(async (_sql: string, [json]: [string]) => {
     if (state.down) throw new Error('connect ECONNREFUSED 127.0.0.1:5432');
-    inserts.push(columns);
+    inserts.push(JSON.parse(json) as Row[]);
     return [];
   });
   const config = { auditFlushIntervalMs: settings.interval ?? 60_000, auditBufferLimit: settings.limit ?? 50_000 } as AppConfig;
   const log = new AuditLog({ query } as unknown as DataSource, config);
-  const rows = () =>
-    inserts.flatMap((columns) =>
-      columns[1].map((event, i) => ({ event, subject: columns[4][i], details: JSON.parse(columns[6][i]) as Record<string, unknown> })),
-    );
+  const rows = () => inserts.flat().map((row) => ({ event: row.e, subject: row.s, details: row.d ?? {} }));
   return { log, query, inserts, rows, state };
 }
 
@@ -54,15 +60,12 @@ describe('AuditLog.record', () => {
     log.record('client.created', { clientId: 'app', actor: 'cli' });
     await log.flush();
     expect(query).toHaveBeenCalledTimes(1);
-    expect(query.mock.calls[0][0]).toMatch(/INSERT INTO audit_events .* FROM unnest\(/s);
-    const [at, event, actor, clientId, subject, remoteAddress, details] = inserts[0];
-    expect(event).toEqual(['token.issued', 'client.created']);
-    expect(actor).toEqual([null, 'cli']);
-    expect(clientId).toEqual(['app', 'app']);
-    expect(subject).toEqual(['user-1', null]);
-    expect(remoteAddress).toEqual(['203.0.113.9', null]);
-    expect(details.map((json) => JSON.parse(json))).toEqual([{ grant_type: 'password', jti: 'j1' }, {}]);
-    for (const time of at) expect(time).toBeGreaterThanOrEqual(before);
+    expect(query.mock.calls[0][0]).toMatch(/INSERT INTO audit_events .* FROM ROWS FROM \(jsonb_to_recordset\(\$1::jsonb\)/s);
+    expect(inserts[0]).toEqual([
+      { t: expect.any(Number), e: 'token.issued', c: 'app', s: 'user-1', r: '203.0.113.9', d: { grant_type: 'password', jti: 'j1' } },
+      { t: expect.any(Number), e: 'client.created', a: 'cli', c: 'app' },
+    ]);
+    for (const row of inserts[0]) expect(row.t).toBeGreaterThanOrEqual(before);
     expect(log.pending).toBe(0);
   });
 
@@ -79,7 +82,7 @@ describe('AuditLog.record', () => {
     const { log, inserts, rows } = auditLog();
     for (let i = 0; i < 2500; i++) log.record('token.issued', { details: { n: i } });
     await until(() => rows().length === 2500);
-    expect(Math.max(...inserts.map((columns) => columns[0].length))).toBeLessThanOrEqual(1000);
+    expect(Math.max(...inserts.map((batch) => batch.length))).toBeLessThanOrEqual(1000);
     expect(rows().map((row) => row.details.n)).toEqual([...Array(2500).keys()]);
   });
 
@@ -128,22 +131,28 @@ describe('AuditLog.record', () => {
   });
 });
 
-describe('serializeDetails', () => {
+describe('serializeBatch', () => {
+  const batchOf = (details: Record<string, unknown>): QueuedEvent[] => [{ at: 1, event: 'test.event', context: { details } }];
+
   it('never writes a string under a credential name, whatever a caller passes', () => {
-    const json = serializeDetails({
-      password: 'hunter2-hunter2',
-      client_secret: 's3cr3t',
-      refresh_token: 'rt-value',
-      code: 'c0de',
-      nested: { access_token: 'at-value' },
-    });
+    const json = serializeBatch(
+      batchOf({ password: 'hunter2-hunter2', client_secret: 's3cr3t', refresh_token: 'rt-value', code: 'c0de', nested: { access_token: 'at-value' } }),
+    );
     for (const secret of ['hunter2-hunter2', 's3cr3t', 'rt-value', 'c0de', 'at-value']) expect(json).not.toContain(secret);
-    expect(JSON.parse(json)).toMatchObject({ password: '[redacted]', nested: { access_token: '[redacted]' } });
+    expect((JSON.parse(json) as Row[])[0].d).toMatchObject({ password: '[redacted]', nested: { access_token: '[redacted]' } });
   });
 
-  it('keeps ids, flags and everything else as they are', () => {
-    const details = { jti: 'abc', grant_id: 'g-1', kid: 'k-1', refresh_token: true, id_token: false, scope: 'openid', keys: [{ kid: 'k-2' }] };
-    expect(JSON.parse(serializeDetails(details))).toEqual(details);
-    expect(serializeDetails(undefined)).toBe('{}');
+  it('keeps ids, flags, the event and everything else as they are', () => {
+    const details = {
+      jti: 'abc',
+      grant_id: 'g-1',
+      kid: 'k-1',
+      refresh_token: true,
+      id_token: false,
+      scope: 'openid',
+      grant_type: 'refresh_token',
+      keys: [{ kid: 'k-2' }],
+    };
+    expect(JSON.parse(serializeBatch(batchOf(details)))).toEqual([{ t: 1, e: 'test.event', d: details }]);
   });
 });

@@ -13,7 +13,7 @@ export interface AuditContext {
   details?: Record<string, unknown>;
 }
 
-interface QueuedEvent {
+export interface QueuedEvent {
   at: number;
   event: string;
   context: AuditContext;
@@ -29,27 +29,40 @@ const WARN_EVERY_MS = 10_000;
 const SHUTDOWN_FLUSH_MS = 8_000;
 
 /**
- * One statement for a whole batch: arrays in, rows out in the order they were recorded.
- * ON CONFLICT DO NOTHING lets every instance report a key's activation and retirement
- * while one row is kept (a partial unique index, see the append-only migration).
+ * One statement for a whole batch: the rows as one JSON array (a single JSON.stringify, no
+ * per-value escaping by the driver), inserted in the order they were recorded. ON CONFLICT
+ * DO NOTHING lets every instance report a key's activation and retirement while one row is
+ * kept (a partial unique index, see the append-only migration).
  */
 const INSERT_BATCH = `
   INSERT INTO audit_events (occurred_at, event, actor, client_id, subject, remote_address, details)
-  SELECT to_timestamp(u.t / 1000.0), u.e, u.a, u.c, u.s, u.r, u.d::jsonb
-  FROM unnest($1::float8[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[]) WITH ORDINALITY AS u(t, e, a, c, s, r, d, n)
-  ORDER BY u.n
+  SELECT to_timestamp(r.t / 1000.0), r.e, r.a, r.c, r.s, r.r, coalesce(r.d, '{}')
+  FROM ROWS FROM (jsonb_to_recordset($1::jsonb) AS (t float8, e text, a text, c text, s text, r text, d jsonb)) WITH ORDINALITY AS r(t, e, a, c, s, r, d, n)
+  ORDER BY r.n
   ON CONFLICT DO NOTHING`;
 
 /** Detail names that would carry a credential; their string values never reach the table. */
 const SECRET_NAMES = /(^|_)(password|secret|token|code|verifier|assertion|cookie|authorization)$/i;
-const SECRET_MEMBER = /"[^"]*(password|secret|token|code|verifier|assertion|cookie|authorization)":"/i;
+/** A cheap first look: a member whose name ends like a credential's and whose value is a string. */
+const SECRET_MEMBER = /(?:password|secret|token|code|verifier|assertion|cookie|authorization)":"/i;
 const redactSecrets = (name: string, value: unknown): unknown => (typeof value === 'string' && SECRET_NAMES.test(name) ? '[redacted]' : value);
 
-/** The details as JSON; a string under a credential's name is replaced, in case a caller ever passes one. */
-export function serializeDetails(details: Record<string, unknown> | undefined): string {
-  if (!details) return '{}';
-  const json = JSON.stringify(details);
-  return SECRET_MEMBER.test(json) ? JSON.stringify(details, redactSecrets) : json;
+/**
+ * A batch as the JSON the INSERT reads: one object per event. A string under a credential's
+ * name in the details is replaced, in case a caller ever passes one.
+ */
+export function serializeBatch(batch: readonly QueuedEvent[]): string {
+  const rows = batch.map(({ at, event, context }) => ({
+    t: at,
+    e: event,
+    a: context.actor,
+    c: context.clientId,
+    s: context.subject,
+    r: context.remoteAddress,
+    d: context.details,
+  }));
+  const json = JSON.stringify(rows);
+  return SECRET_MEMBER.test(json) ? JSON.stringify(rows, redactSecrets) : json;
 }
 
 const QUEUED: Promise<void> = Promise.resolve();
@@ -158,17 +171,7 @@ export class AuditLog implements OnModuleInit, OnApplicationShutdown {
   }
 
   private insert(batch: QueuedEvent[]): Promise<unknown> {
-    const columns: unknown[][] = [[], [], [], [], [], [], []];
-    for (const { at, event, context } of batch) {
-      columns[0].push(at);
-      columns[1].push(event);
-      columns[2].push(context.actor ?? null);
-      columns[3].push(context.clientId ?? null);
-      columns[4].push(context.subject ?? null);
-      columns[5].push(context.remoteAddress ?? null);
-      columns[6].push(serializeDetails(context.details));
-    }
-    return this.db.query(INSERT_BATCH, columns);
+    return this.db.query(INSERT_BATCH, [serializeBatch(batch)]);
   }
 
   private dropOldest(count: number): void {
