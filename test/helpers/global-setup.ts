@@ -1,7 +1,7 @@
 import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
-/** Runs older than this are removed when a new run starts (the newest few are kept to look at). */
+/** When a new run starts, runs older than a day are removed, except the newest five (to look at). */
 const KEEP_RUNS = 5;
 const MAX_AGE_MS = 24 * 3600 * 1000;
 
@@ -21,6 +21,6 @@ export default function setup(): void {
     .map((path) => ({ path, mtime: statSync(path).mtimeMs }))
     .sort((a, b) => b.mtime - a.mtime);
   for (const [index, run] of others.entries()) {
-    if (index >= KEEP_RUNS || Date.now() - run.mtime > MAX_AGE_MS) rmSync(run.path, { recursive: true, force: true });
+    if (index >= KEEP_RUNS && Date.now() - run.mtime > MAX_AGE_MS) rmSync(run.path, { recursive: true, force: true });
   }
 }

@@ -73,16 +73,21 @@ export const SECRET_SETTINGS: Record<string, SecretKind> = {
   REGISTRATION_INITIAL_ACCESS_TOKEN: 'initial_access_token',
 };
 
-/** Shorter or low-variety values are left out: they could occur in a log by coincidence (a fuzzed "aaaaaaaa"). */
-const MIN_LENGTH = 8;
+/**
+ * Shorter or low-variety values are left out: they could occur in a log by coincidence (a
+ * fuzzed "aaaaaaaa", or a placeholder such as "Bearer anything" that another test also uses as
+ * a path). What Gatehouse issues is far longer, and test passwords are at least this long.
+ */
+const MIN_LENGTH = 12;
 const MIN_DISTINCT_CHARACTERS = 5;
+
+const worthScanning = (value: string): boolean => value.length >= MIN_LENGTH && new Set(value).size >= MIN_DISTINCT_CHARACTERS;
 
 const recorded = new Set<string>();
 
 /** Records a secret the tests handled; each value once per process. */
 export function recordSecret(kind: SecretKind, value: unknown): void {
-  if (!SECRETS_DIR || typeof value !== 'string') return;
-  if (value.length < MIN_LENGTH || new Set(value).size < MIN_DISTINCT_CHARACTERS || recorded.has(value)) return;
+  if (!SECRETS_DIR || typeof value !== 'string' || !worthScanning(value) || recorded.has(value)) return;
   recorded.add(value);
   mkdirSync(SECRETS_DIR, { recursive: true });
   appendFileSync(join(SECRETS_DIR, `${process.pid}.jsonl`), JSON.stringify({ kind, value } satisfies RecordedSecret) + '\n');
@@ -175,7 +180,10 @@ export function readRecordedSecrets(): RecordedSecret[] {
   if (!SECRETS_DIR) return [];
   const secrets: RecordedSecret[] = [];
   for (const file of safeReaddir(SECRETS_DIR)) {
-    for (const line of readFileSync(join(SECRETS_DIR, file), 'utf8').split('\n')) if (line) secrets.push(JSON.parse(line) as RecordedSecret);
+    for (const line of readFileSync(join(SECRETS_DIR, file), 'utf8').split('\n')) {
+      const secret = line ? (JSON.parse(line) as RecordedSecret) : undefined;
+      if (secret && worthScanning(secret.value)) secrets.push(secret);
+    }
   }
   return secrets;
 }
