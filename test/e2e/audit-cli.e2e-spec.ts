@@ -1,3 +1,4 @@
+import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
@@ -36,7 +37,12 @@ describe('audit log from the CLI, over a PostgreSQL server', { timeout: 120_000 
     const rotated = (await cli(['clients', 'rotate-secret', client.client_id], env)) as Record<string, string>;
     const user = (await cli(['users', 'create'], env, { username: 'dora', password: 'dora-password-long-enough' })) as Record<string, string>;
     await cli(['users', 'disable', 'dora'], env);
+    await cli(['users', 'enable', 'dora'], env);
     const keys = (await cli(['keys', 'rotate'], env)) as { kid: string }[];
+    const audience = 'https://reports.example.com/api';
+    const jwk = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ format: 'jwk' });
+    await cli(['resources', 'register'], env, { audience, encryption_jwk: { ...jwk, kid: 'reports-1' } });
+    await cli(['resources', 'delete', audience], env);
     await cli(['clients', 'delete', client.client_id], env);
 
     const rows = await auditList(env, '--since', started, '--limit', '1000');
@@ -46,13 +52,18 @@ describe('audit log from the CLI, over a PostgreSQL server', { timeout: 120_000 
       'client.secret_rotated',
       'user.created',
       'user.disabled',
+      'user.enabled',
       'key.rotated',
+      'resource_server.registered',
+      'resource_server.deleted',
       'client.deleted',
     ]);
     for (const row of administered) expect(row.details.os_user).toBe(userInfo().username);
     expect(administered[0].client_id).toBe(client.client_id);
     expect(administered[2].subject).toBe(user.sub);
-    expect((administered[4].details.keys as { kid: string }[]).map((key) => key.kid)).toEqual(keys.map((key) => key.kid));
+    expect(administered[4].subject).toBe(user.sub);
+    expect((administered[5].details.keys as { kid: string }[]).map((key) => key.kid)).toEqual(keys.map((key) => key.kid));
+    expect(administered[6].details.audience).toBe(audience);
 
     const printed = JSON.stringify(rows);
     for (const secret of [client.client_secret, rotated.client_secret, 'dora-password-long-enough']) expect(printed).not.toContain(secret);

@@ -216,6 +216,21 @@ describe('audit log', () => {
     ]);
   });
 
+  it("records an implicit grant's token as token.issued with grant_type implicit and the browser's address", async () => {
+    const legacy = await t.createClient({ redirect_uris: [redirectUri], grant_types: ['implicit'], response_types: ['token'], scope: 'notes:read' });
+    const remote = nextAddress();
+    const browser = new HttpBrowser(t.baseUrl, from(remote));
+    const { fragment } = await browser.authorize(legacy, { redirectUri, scope: 'notes:read', username: 'bob', password: PASSWORD, responseType: 'token' });
+    const token = fragment.get('access_token')!;
+    expect(token).toBeTruthy();
+    expect(await newest('token.issued', { clientId: legacy.client_id })).toMatchObject({
+      subject: bob,
+      remote_address: remote,
+      details: { grant_type: 'implicit', jti: jwtPayload(token).jti, refresh_token: false },
+    });
+    await expectNoSecretIn([token, PASSWORD, browser.cookie]);
+  });
+
   it('records dynamic registration: client.created, client.updated and client.deleted with the address, never the registration access token or secret', async () => {
     const remote = nextAddress();
     const registered = await request<Record<string, string>>(`${t.baseUrl}/oauth/register`, {
@@ -237,6 +252,14 @@ describe('audit log', () => {
     expect((await request(uri, { method: 'DELETE', headers: management })).status).toBe(204);
     expect(await newest('client.deleted', { clientId })).toMatchObject({ remote_address: remote, details: { via: 'dynamic_registration' } });
     await expectNoSecretIn([secret, token]);
+  });
+
+  it('records the first keys as key.created by the system, with their ids and algorithms only', async () => {
+    const [created] = await events({ event: 'key.created' });
+    expect(created).toMatchObject({ actor: 'system', subject: null, client_id: null });
+    const keys = created.details.keys as { kid: string; alg: string }[];
+    expect(keys.map((key) => key.alg).sort()).toEqual(['ES256', 'EdDSA', 'PS256', 'RS256']);
+    for (const key of keys) expect(Object.keys(key).sort()).toEqual(['alg', 'kid']);
   });
 
   it('records a key rollover as key.activated for the new keys and key.retired (with the successor) for the old ones, by the system', async () => {

@@ -57,24 +57,27 @@ export class HttpBrowser {
   }
 
   /**
-   * Runs the code flow with PKCE for `client` through the login page (when not signed in)
-   * and the consent page (when shown, answered with `consent`); returns the code and its
-   * verifier, or the error the redirect carried.
+   * Runs the code flow with PKCE (or, with `responseType: 'token'`, the implicit grant) for
+   * `client` through the login page (when not signed in) and the consent page (when shown,
+   * answered with `consent`); returns the code and its verifier, or the error the redirect
+   * carried, and the parameters of the fragment.
    */
   async authorize(
     client: TestClient,
-    options: { redirectUri: string; scope: string; username: string; password: string; consent?: 'allow' | 'deny' },
-  ): Promise<{ code?: string; error?: string; verifier: string }> {
+    options: { redirectUri: string; scope: string; username: string; password: string; consent?: 'allow' | 'deny'; responseType?: 'code' | 'token' },
+  ): Promise<{ code?: string; error?: string; verifier: string; fragment: URLSearchParams }> {
     const verifier = randomBytes(32).toString('base64url');
     const query = new URLSearchParams({
       client_id: client.client_id,
       redirect_uri: options.redirectUri,
-      response_type: 'code',
+      response_type: options.responseType ?? 'code',
       scope: options.scope,
       state: 'st',
-      code_challenge: createHash('sha256').update(verifier).digest('base64url'),
-      code_challenge_method: 'S256',
     });
+    if (query.get('response_type') === 'code') {
+      query.set('code_challenge', createHash('sha256').update(verifier).digest('base64url'));
+      query.set('code_challenge_method', 'S256');
+    }
     let response = await this.get(`/oauth/authorize?${query}`);
     for (let step = 0; step < 4 && response.status !== 302; step++) {
       expect(response.status, `an authorization step answered ${response.status}`).toBeLessThan(400);
@@ -91,7 +94,13 @@ export class HttpBrowser {
     }
     expect(response.status).toBe(302);
     const location = new URL(response.headers.get('location')!);
-    return { code: location.searchParams.get('code') ?? undefined, error: location.searchParams.get('error') ?? undefined, verifier };
+    const fragment = new URLSearchParams(location.hash.replace(/^#/, ''));
+    return {
+      code: location.searchParams.get('code') ?? undefined,
+      error: location.searchParams.get('error') ?? fragment.get('error') ?? undefined,
+      verifier,
+      fragment,
+    };
   }
 }
 
