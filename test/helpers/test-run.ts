@@ -70,6 +70,7 @@ export const SECRET_MEMBERS: Record<string, SecretKind> = {
 /** Settings whose values are secrets (given to servers started by the tests). */
 export const SECRET_SETTINGS: Record<string, SecretKind> = {
   KEY_ENCRYPTION_KEY: 'key_encryption_key',
+  KEY_ENCRYPTION_KEYS_PREVIOUS: 'key_encryption_key',
   REGISTRATION_INITIAL_ACCESS_TOKEN: 'initial_access_token',
 };
 
@@ -172,7 +173,7 @@ export function recordSecretsInUrl(url: string | URL | null | undefined, base = 
 
 /** Records the secret settings of an environment given to a Gatehouse. */
 export function recordSecretSettings(env: Record<string, string | undefined>): void {
-  for (const [name, kind] of Object.entries(SECRET_SETTINGS)) recordSecret(kind, env[name]);
+  for (const [name, kind] of Object.entries(SECRET_SETTINGS)) for (const value of (env[name] ?? '').split(',')) recordSecret(kind, value.trim());
 }
 
 /** Every secret recorded by every test process of this run. */
