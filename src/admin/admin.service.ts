@@ -4,6 +4,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { AuditContext, AuditLog } from '../audit/audit-log';
 import { AuditQuery, parseAuditFilter } from '../audit/audit-query';
+import { ClientAuthLockout } from '../clients/client-auth-lockout';
 import { ClientsService } from '../clients/clients.service';
 import { runMigrations } from '../database/run-migrations';
 import { KeyStore } from '../keys/key-store';
@@ -35,6 +36,7 @@ export const userView = (user: User): Record<string, unknown> => ({
 export class AdminService {
   constructor(
     private readonly clients: ClientsService,
+    private readonly lockout: ClientAuthLockout,
     private readonly users: UsersService,
     private readonly keys: KeyStore,
     private readonly resourceServers: ResourceServersService,
@@ -52,7 +54,16 @@ export class AdminService {
       await this.clients.delete(requireId(id));
       return { client_id: id, deleted: true };
     },
-    'clients.rotate-secret': ({ id }) => this.clients.rotateSecret(requireId(id)),
+    'clients.rotate-secret': async ({ id }) => {
+      const rotated = await this.clients.rotateSecret(requireId(id));
+      // Guesses were against the old secret: the new one starts unlocked.
+      await this.lockout.unlock(rotated.client_id);
+      return rotated;
+    },
+    'clients.unlock': async ({ id }) => {
+      const client = await this.clients.get(requireId(id));
+      return { client_id: client.clientId, was_locked: await this.lockout.unlock(client.clientId) };
+    },
     'users.create': async ({ input }) => userView(await this.users.create(input)),
     'users.list': async () => (await this.users.list()).map(userView),
     'users.disable': async ({ id }) => userView(await this.users.setDisabled(requireId(id), true)),

@@ -21,6 +21,7 @@ import { RefreshTokenGrant } from './grants/refresh-token.grant';
 import { MetadataController } from './metadata.controller';
 import { TokenController } from './token.controller';
 import { TokenEndpointService } from './token-endpoint.service';
+import { TokenAddressThrottle, TokenClientThrottle } from './token-throttle.guard';
 
 /** The grants Gatehouse ships. Other modules add theirs with @TokenGrantStrategy(). */
 const GRANTS = [AuthorizationCodeGrant, ClientCredentialsGrant, PasswordGrant, RefreshTokenGrant];
@@ -28,7 +29,17 @@ const GRANTS = [AuthorizationCodeGrant, ClientCredentialsGrant, PasswordGrant, R
 @Module({
   imports: [DiscoveryModule, LogoutModule, ClientsModule, UsersModule, TokensModule, AuditModule, SessionsModule, RateLimitModule],
   controllers: [TokenController, MetadataController, AuthorizeController, InteractionController],
-  providers: [GrantRegistry, TokenEndpointService, AuthorizeService, AuthorizationCodesService, InteractionService, InteractionResponder, ...GRANTS],
+  providers: [
+    GrantRegistry,
+    TokenEndpointService,
+    AuthorizeService,
+    AuthorizationCodesService,
+    InteractionService,
+    InteractionResponder,
+    TokenAddressThrottle,
+    TokenClientThrottle,
+    ...GRANTS,
+  ],
   exports: [GrantRegistry],
 })
 export class AuthModule {}

@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { AuditLog } from '../audit/audit-log';
 import { AppConfig } from '../config/configuration';
 import { FormParams } from '../common/form';
-import { RateLimiter } from '../rate-limit/rate-limiter';
+import { RateLimits } from '../rate-limit/rate-limits';
 import { Session } from '../sessions/session.entity';
 import { SessionsService } from '../sessions/sessions.service';
 import { UsersService } from '../users/users.service';
@@ -37,7 +37,7 @@ export class InteractionService {
     private readonly sessions: SessionsService,
     private readonly users: UsersService,
     private readonly authorization: AuthorizeService,
-    private readonly rateLimiter: RateLimiter,
+    private readonly rateLimits: RateLimits,
     private readonly audit: AuditLog,
     private readonly config: AppConfig,
   ) {}
@@ -62,7 +62,7 @@ export class InteractionService {
   async login(session: Session, form: FormParams, remoteAddress: string): Promise<LoginResult> {
     const returnTo = form.return_to ?? '';
     const username = (form.username ?? '').slice(0, 255);
-    const throttle = await this.rateLimiter.hit(`login:${remoteAddress}`, this.config.loginRateLimit, 60);
+    const throttle = await this.rateLimits.signIn.takeExact(remoteAddress);
     if (!throttle.allowed) {
       return failure(429, 'too_many_requests', 'Too many sign-in attempts from your network.', `Wait ${throttle.retryAfter} seconds and try again.`, {
         'retry-after': String(throttle.retryAfter),

@@ -6,18 +6,19 @@ import { AuthenticatedClient } from '../clients/client-authenticator';
 import { FormBody, FormParams } from '../common/form';
 import { TokenResponse } from '../tokens/token-grant';
 import { TokenEndpointService } from './token-endpoint.service';
+import { TokenAddressThrottle, TokenClientThrottle } from './token-throttle.guard';
 
 @ApiTags('OAuth 2.0')
 @Controller('oauth')
 export class TokenController {
   constructor(private readonly tokens: TokenEndpointService) {}
 
-  /** RFC 6749 §3.2 token endpoint: every grant type, dispatched by the grant registry. */
+  /** RFC 6749 §3.2 token endpoint: every grant type, dispatched by the grant registry; rate limited per address and per client. */
   @Post('token')
   @HttpCode(200)
   @Header('Cache-Control', 'no-store')
   @Header('Pragma', 'no-cache')
-  @UseGuards(ClientAuthGuard)
+  @UseGuards(TokenAddressThrottle, ClientAuthGuard, TokenClientThrottle)
   @ApiConsumes('application/x-www-form-urlencoded')
   @ApiOkResponse({ description: 'RFC 6749 §5.1 access token response' })
   token(@CurrentClient() client: AuthenticatedClient, @FormBody() form: FormParams, @Req() request: FastifyRequest): Promise<TokenResponse> {

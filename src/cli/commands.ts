@@ -71,14 +71,25 @@ export class ClientsRotateSecretCommand extends AdminCommand {
   }
 }
 
+@SubCommand({
+  name: 'unlock',
+  arguments: '<client_id>',
+  description: 'end the lockout of a client whose secret path was locked after repeated failed authentications, on every instance',
+})
+export class ClientsUnlockCommand extends AdminCommand {
+  async run(params: string[]): Promise<void> {
+    await this.print(this.admin.run('clients.unlock', { id: this.id(params, 'client_id') }));
+  }
+}
+
 @Command({
   name: 'clients',
   description: 'manage OAuth clients',
-  subCommands: [ClientsCreateCommand, ClientsListCommand, ClientsShowCommand, ClientsDeleteCommand, ClientsRotateSecretCommand],
+  subCommands: [ClientsCreateCommand, ClientsListCommand, ClientsShowCommand, ClientsDeleteCommand, ClientsRotateSecretCommand, ClientsUnlockCommand],
 })
 export class ClientsCommand extends CommandRunner {
   async run(): Promise<void> {
-    throw new Error('expected a subcommand: create, list, show, delete, rotate-secret');
+    throw new Error('expected a subcommand: create, list, show, delete, rotate-secret, unlock');
   }
 }
 
@@ -210,6 +221,7 @@ export const COMMANDS = [
   ClientsShowCommand,
   ClientsDeleteCommand,
   ClientsRotateSecretCommand,
+  ClientsUnlockCommand,
   UsersCommand,
   UsersCreateCommand,
   UsersListCommand,

@@ -24,6 +24,7 @@ export class ClientAuthGuard implements CanActivate {
       authorization: request.headers.authorization,
       clientId: form.client_id,
       clientSecret: form.client_secret,
+      remoteAddress: request.ip,
     });
     // CORS only once the client is known, and only for its own origins.
     this.cors.allowForClient(context.switchToHttp().getResponse<FastifyReply>(), request.authenticatedClient.client, request.headers.origin);

@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { invalidClient, invalidRequest } from '../common/oauth-error';
+import { ClientAuthLockout } from './client-auth-lockout';
 import { Client, TokenEndpointAuthMethod } from './client.entity';
 import { ClientsService } from './clients.service';
 
@@ -8,6 +9,8 @@ export interface ClientCredentialsInput {
   authorization?: string;
   clientId?: string;
   clientSecret?: string;
+  /** Where the request came from (recorded when a lockout starts). */
+  remoteAddress?: string;
 }
 
 export interface AuthenticatedClient {
@@ -24,22 +27,27 @@ function decodeBasicPart(value: string): string {
  * Authenticates the client of a token, revocation or introspection request before
  * any grant logic runs: client_secret_basic, client_secret_post or none (public
  * clients). Every failure is `invalid_client` (401), with a Basic challenge when the
- * client tried Basic.
+ * client tried Basic. Wrong secrets for a confidential client count towards the lockout of
+ * its secret path (ClientAuthLockout); a locked client gets the same answer as a wrong
+ * secret, whatever it presents.
  */
 @Injectable()
 export class ClientAuthenticator {
-  constructor(private readonly clients: ClientsService) {}
+  constructor(
+    private readonly clients: ClientsService,
+    private readonly lockout: ClientAuthLockout,
+  ) {}
 
   async authenticate(input: ClientCredentialsInput): Promise<AuthenticatedClient> {
     const basic = this.parseBasic(input.authorization);
     if (basic) {
       if (input.clientSecret !== undefined) throw invalidRequest('use exactly one client authentication method');
       if (input.clientId !== undefined && input.clientId !== basic.clientId) throw invalidRequest('client_id does not match the Authorization header');
-      return { client: await this.checkSecret(basic.clientId, basic.secret, true), method: 'client_secret_basic' };
+      return { client: await this.checkSecret(basic.clientId, basic.secret, true, input.remoteAddress), method: 'client_secret_basic' };
     }
     if (input.clientSecret !== undefined) {
       if (!input.clientId) throw invalidRequest('client_secret needs client_id');
-      return { client: await this.checkSecret(input.clientId, input.clientSecret, false), method: 'client_secret_post' };
+      return { client: await this.checkSecret(input.clientId, input.clientSecret, false, input.remoteAddress), method: 'client_secret_post' };
     }
     if (input.clientId !== undefined) {
       const client = await this.clients.find(input.clientId);
@@ -50,9 +58,15 @@ export class ClientAuthenticator {
     throw invalidClient('client authentication is required', false);
   }
 
-  private async checkSecret(clientId: string, secret: string, usedBasic: boolean): Promise<Client> {
+  private async checkSecret(clientId: string, secret: string, usedBasic: boolean, remoteAddress: string | undefined): Promise<Client> {
     const client = await this.clients.find(clientId);
-    if (!this.clients.verifySecret(client, secret) || !client) throw invalidClient('client authentication failed', usedBasic);
+    const valid = this.clients.verifySecret(client, secret);
+    if (client?.secretHash) {
+      // Checked after the secret, so that a locked client's answer takes as long as any other.
+      if (this.lockout.isLocked(client.clientId)) throw invalidClient('client authentication failed', usedBasic);
+      if (!valid) this.lockout.recordFailure(client.clientId, remoteAddress);
+    }
+    if (!valid || !client) throw invalidClient('client authentication failed', usedBasic);
     return client;
   }
 

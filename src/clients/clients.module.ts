@@ -6,6 +6,7 @@ import { RateLimitModule } from '../rate-limit/rate-limit.module';
 import { SecretsModule } from '../secrets/secrets.module';
 import { Client } from './client.entity';
 import { ClientAuthGuard } from './client-auth.guard';
+import { ClientAuthLockout } from './client-auth-lockout';
 import { ClientAuthenticator } from './client-authenticator';
 import { ClientsService } from './clients.service';
 import { CorsPolicy } from './cors-policy';
@@ -16,7 +17,7 @@ import { RegistrationController } from './registration.controller';
 @Module({
   imports: [TypeOrmModule.forFeature([Client]), DatabaseModule, AuditModule, RateLimitModule, SecretsModule],
   controllers: [CorsPreflightController, RegistrationController],
-  providers: [ClientsService, ClientAuthenticator, ClientAuthGuard, CorsPolicy, DynamicRegistrationService],
-  exports: [ClientsService, ClientAuthenticator, ClientAuthGuard, CorsPolicy],
+  providers: [ClientsService, ClientAuthenticator, ClientAuthGuard, ClientAuthLockout, CorsPolicy, DynamicRegistrationService],
+  exports: [ClientsService, ClientAuthenticator, ClientAuthGuard, ClientAuthLockout, CorsPolicy],
 })
 export class ClientsModule {}

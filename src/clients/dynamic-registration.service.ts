@@ -5,7 +5,7 @@ import { AuditLog } from '../audit/audit-log';
 import { constantTimeEqual, randomToken, sha256 } from '../common/crypto';
 import { OAuthError } from '../common/oauth-error';
 import { AppConfig } from '../config/configuration';
-import { RateLimiter } from '../rate-limit/rate-limiter';
+import { enforce, RateLimits } from '../rate-limit/rate-limits';
 import { ClientRegistrationResponse, ClientsService } from './clients.service';
 import { bearerToken, untrustedMetadata, updateRequestMetadata } from './registration-policy';
 
@@ -14,7 +14,6 @@ export type ClientInformationResponse = ClientRegistrationResponse & { registrat
 
 /** Compared against when the client is unknown or has no token, so that every path costs the same. */
 const NO_TOKEN_HASH = sha256('gatehouse-no-registration-access-token');
-const RATE_LIMIT_WINDOW_SECONDS = 60;
 
 /**
  * Dynamic client registration (RFC 7591) and management (RFC 7592). Registration is open,
@@ -28,7 +27,7 @@ export class DynamicRegistrationService {
 
   constructor(
     private readonly clients: ClientsService,
-    private readonly rateLimiter: RateLimiter,
+    private readonly rateLimits: RateLimits,
     private readonly audit: AuditLog,
     private readonly config: AppConfig,
     @InjectDataSource() private readonly db: DataSource,
@@ -43,12 +42,7 @@ export class DynamicRegistrationService {
    */
   async register(readBody: () => unknown, authorization: string | undefined, remoteAddress: string): Promise<ClientInformationResponse> {
     this.ensureEnabled();
-    const throttle = await this.rateLimiter.hit(`register:${remoteAddress}`, this.config.registrationRateLimit, RATE_LIMIT_WINDOW_SECONDS);
-    if (!throttle.allowed) {
-      throw new OAuthError('too_many_requests', 'too many registration requests from this address; retry later', 429, {
-        'Retry-After': String(throttle.retryAfter),
-      });
-    }
+    enforce(await this.rateLimits.registration.takeExact(remoteAddress), 'too many registration requests from this address; retry later');
     this.checkInitialAccessToken(authorization);
 
     const response = await this.clients.register(untrustedMetadata(readBody()), { allowClientId: false });

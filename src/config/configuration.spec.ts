@@ -68,6 +68,11 @@ describe('loadConfig defaults', () => {
       allowInsecureRedirectUris: false,
       trustProxy: false,
       loginRateLimit: 30,
+      tokenRateLimitPerClient: 60_000,
+      tokenRateLimitPerAddress: 120_000,
+      clientAuthMaxFailures: 20,
+      clientAuthLockoutSeconds: 300,
+      rateLimitSyncIntervalMs: 250,
       registrationEnabled: true,
       registrationInitialAccessToken: undefined,
       registrationRateLimit: 20,
@@ -303,7 +308,7 @@ describe('loadConfig dynamic client registration settings', () => {
 
   it.each([
     ['REGISTRATION_ENABLED', 'maybe'],
-    ['REGISTRATION_RATE_LIMIT', '0'],
+    ['REGISTRATION_RATE_LIMIT', '-1'],
     ['REGISTRATION_INITIAL_ACCESS_TOKEN', 'too-short'],
     ['REGISTRATION_INITIAL_ACCESS_TOKEN', 'has spaces inside it, twenty+'],
   ])('refuses %s=%s', (setting, value) => {
@@ -334,5 +339,61 @@ describe('loadConfig logging and audit settings', () => {
     const error = configError({ ...base, [setting]: value });
     expect(error.setting).toBe(setting);
     expect(error.message.split('\n')).toHaveLength(1);
+  });
+});
+
+describe('loadConfig rate limits and lockouts', () => {
+  it('reads the token, sign-in and registration limits, the client lockout and the sync interval', () => {
+    const config = loadConfig({
+      ...base,
+      TOKEN_RATE_LIMIT_PER_CLIENT: '1200000',
+      TOKEN_RATE_LIMIT_PER_ADDRESS: '2400000',
+      LOGIN_RATE_LIMIT: '100',
+      REGISTRATION_RATE_LIMIT: '7',
+      CLIENT_AUTH_MAX_FAILURES: '50',
+      CLIENT_AUTH_LOCKOUT: '15m',
+      RATE_LIMIT_SYNC_INTERVAL_MS: '500',
+    });
+    expect(config).toMatchObject({
+      tokenRateLimitPerClient: 1_200_000,
+      tokenRateLimitPerAddress: 2_400_000,
+      loginRateLimit: 100,
+      registrationRateLimit: 7,
+      clientAuthMaxFailures: 50,
+      clientAuthLockoutSeconds: 900,
+      rateLimitSyncIntervalMs: 500,
+    });
+  });
+
+  it('takes 0 to turn each limit and the client lockout off', () => {
+    const config = loadConfig({
+      ...base,
+      TOKEN_RATE_LIMIT_PER_CLIENT: '0',
+      TOKEN_RATE_LIMIT_PER_ADDRESS: '0',
+      LOGIN_RATE_LIMIT: '0',
+      REGISTRATION_RATE_LIMIT: '0',
+      CLIENT_AUTH_MAX_FAILURES: '0',
+    });
+    expect(config).toMatchObject({
+      tokenRateLimitPerClient: 0,
+      tokenRateLimitPerAddress: 0,
+      loginRateLimit: 0,
+      registrationRateLimit: 0,
+      clientAuthMaxFailures: 0,
+    });
+  });
+
+  it.each([
+    ['TOKEN_RATE_LIMIT_PER_CLIENT', '-5'],
+    ['TOKEN_RATE_LIMIT_PER_CLIENT', '10/s'],
+    ['TOKEN_RATE_LIMIT_PER_ADDRESS', 'many'],
+    ['LOGIN_RATE_LIMIT', '1.5'],
+    ['CLIENT_AUTH_MAX_FAILURES', 'ten'],
+    ['CLIENT_AUTH_LOCKOUT', '0'],
+    ['CLIENT_AUTH_LOCKOUT', '5 minutes'],
+    ['RATE_LIMIT_SYNC_INTERVAL_MS', '5'],
+    ['RATE_LIMIT_SYNC_INTERVAL_MS', '600000'],
+  ])('refuses %s=%s with an error naming it', (setting, value) => {
+    expect(configError({ ...base, [setting]: value }).setting).toBe(setting);
   });
 });

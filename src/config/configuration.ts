@@ -70,13 +70,23 @@ export abstract class AppConfig {
   abstract readonly allowInsecureRedirectUris: boolean;
   /** Fastify trustProxy: false, true, a hop count, or a list of addresses/CIDRs of trusted proxies. */
   abstract readonly trustProxy: boolean | number | string;
-  /** Sign-in attempts allowed per client address per minute. */
+  /** Sign-in attempts (login form and password grant) allowed per client address per minute; 0: no limit. */
   abstract readonly loginRateLimit: number;
+  /** Token requests allowed per authenticated client per minute; 0: no limit. */
+  abstract readonly tokenRateLimitPerClient: number;
+  /** Token requests allowed per client address per minute; 0: no limit. */
+  abstract readonly tokenRateLimitPerAddress: number;
+  /** Failed secret authentications of one client (within CLIENT_AUTH_LOCKOUT) that lock its secret path; 0: never. */
+  abstract readonly clientAuthMaxFailures: number;
+  /** How long a client's secret path stays locked, and the window its failures are counted in. */
+  abstract readonly clientAuthLockoutSeconds: number;
+  /** How often each instance writes its rate-limit counters to PostgreSQL and reads the global counts. */
+  abstract readonly rateLimitSyncIntervalMs: number;
   /** RFC 7591 dynamic client registration at POST /oauth/register (and RFC 7592 management). */
   abstract readonly registrationEnabled: boolean;
   /** When set, registration needs `Authorization: Bearer <this token>` (an RFC 7591 initial access token). */
   abstract readonly registrationInitialAccessToken: string | undefined;
-  /** Registration requests allowed per client address per minute. */
+  /** Registration requests allowed per client address per minute; 0: no limit. */
   abstract readonly registrationRateLimit: number;
   /** Whether logging out also revokes grants of the session that asked for offline_access. */
   abstract readonly logoutRevokesOfflineAccess: boolean;
@@ -270,10 +280,15 @@ export function loadConfig(env: Environment = process.env): AppConfig {
     authorizationCodeTtl: Math.min(duration(env, 'AUTHORIZATION_CODE_TTL', 60, 5), 60),
     allowInsecureRedirectUris: boolean(env, 'ALLOW_INSECURE_REDIRECT_URIS', false),
     trustProxy: trustProxy(env),
-    loginRateLimit: integer(env, 'LOGIN_RATE_LIMIT', 30, 1, 100000),
+    loginRateLimit: integer(env, 'LOGIN_RATE_LIMIT', 30, 0, 1_000_000_000),
+    tokenRateLimitPerClient: integer(env, 'TOKEN_RATE_LIMIT_PER_CLIENT', 60_000, 0, 1_000_000_000),
+    tokenRateLimitPerAddress: integer(env, 'TOKEN_RATE_LIMIT_PER_ADDRESS', 120_000, 0, 1_000_000_000),
+    clientAuthMaxFailures: integer(env, 'CLIENT_AUTH_MAX_FAILURES', 20, 0, 1_000_000),
+    clientAuthLockoutSeconds: duration(env, 'CLIENT_AUTH_LOCKOUT', 300, 1),
+    rateLimitSyncIntervalMs: integer(env, 'RATE_LIMIT_SYNC_INTERVAL_MS', 250, 10, 60_000),
     registrationEnabled: boolean(env, 'REGISTRATION_ENABLED', true),
     registrationInitialAccessToken: initialAccessToken(env),
-    registrationRateLimit: integer(env, 'REGISTRATION_RATE_LIMIT', 20, 1, 100000),
+    registrationRateLimit: integer(env, 'REGISTRATION_RATE_LIMIT', 20, 0, 1_000_000_000),
     logoutRevokesOfflineAccess: boolean(env, 'LOGOUT_REVOKES_OFFLINE_ACCESS', false),
     sampleApiDecryptionKey: privateKeyFile(env, 'SAMPLE_API_DECRYPTION_KEY'),
   };

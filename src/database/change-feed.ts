@@ -4,7 +4,7 @@ import { Client as PgClient } from 'pg';
 import { DataSource } from 'typeorm';
 import { AppConfig } from '../config/configuration';
 
-export type ChangeTopic = 'keys' | 'clients' | 'revocations' | 'resources';
+export type ChangeTopic = 'keys' | 'clients' | 'revocations' | 'resources' | 'client-lockouts';
 type Listener = (payload: string) => void;
 
 const CHANNEL = 'gatehouse_changes';

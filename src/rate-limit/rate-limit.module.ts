@@ -1,8 +1,10 @@
 import { Module } from '@nestjs/common';
-import { RateLimiter } from './rate-limiter';
+import { RateLimits } from './rate-limits';
+import { SharedCounters } from './shared-counters';
 
+/** Rate-limit counters shared by all instances through PostgreSQL, and the limits Gatehouse applies. */
 @Module({
-  providers: [RateLimiter],
-  exports: [RateLimiter],
+  providers: [SharedCounters, RateLimits],
+  exports: [SharedCounters, RateLimits],
 })
 export class RateLimitModule {}

@@ -13,7 +13,7 @@ const PURGES: Record<string, string> = {
   refresh_tokens: `DELETE FROM refresh_tokens WHERE ctid IN (SELECT ctid FROM refresh_tokens WHERE expires_at < now() LIMIT ${BATCH})`,
   authorization_codes: `DELETE FROM authorization_codes WHERE ctid IN (SELECT ctid FROM authorization_codes WHERE expires_at < now() - interval '1 hour' LIMIT ${BATCH})`,
   sessions: `DELETE FROM sessions WHERE ctid IN (SELECT ctid FROM sessions WHERE expires_at < now() OR ended_at < now() - interval '1 day' LIMIT ${BATCH})`,
-  rate_limits: `DELETE FROM rate_limits WHERE ctid IN (SELECT ctid FROM rate_limits WHERE window_start < now() - interval '1 hour' LIMIT ${BATCH})`,
+  rate_limits: `DELETE FROM rate_limits WHERE ctid IN (SELECT ctid FROM rate_limits WHERE expires_at < now() LIMIT ${BATCH})`,
   grants: `DELETE FROM grants WHERE ctid IN (SELECT ctid FROM grants WHERE expires_at < now() - interval '1 day' LIMIT ${BATCH})`,
 };
 

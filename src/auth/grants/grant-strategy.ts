@@ -3,7 +3,7 @@ import { Client } from '../../clients/client.entity';
 import { FormParams } from '../../common/form';
 import { TokenGrant } from '../../tokens/token-grant';
 
-/** Request facts a grant may record (never used for decisions about the protocol). */
+/** Request facts a grant may record or throttle by (never used for decisions about the protocol). */
 export interface GrantContext {
   remoteAddress?: string;
 }

@@ -1,6 +1,8 @@
 import { makeClient, oauthRejection } from '../../../test/unit/fixtures';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { OAuthError } from '../../common/oauth-error';
+import { RateLimits } from '../../rate-limit/rate-limits';
+import { Decision } from '../../rate-limit/window-counters';
 import { User } from '../../users/user.entity';
 import { LoginResult, UsersService } from '../../users/users.service';
 import { PasswordGrant } from './password.grant';
@@ -10,11 +12,13 @@ const client = makeClient;
 const alice = { id: '0b7c3f0e-5a4e-4c1f-9d61-8e1f6b2a9c10', username: 'alice' } as User;
 
 let login: ReturnType<typeof vi.fn<UsersService['login']>>;
+let takeExact: ReturnType<typeof vi.fn<(id: string) => Promise<Decision>>>;
 let grant: PasswordGrant;
 
 beforeEach(() => {
   login = vi.fn<UsersService['login']>().mockResolvedValue({ ok: true, user: alice } satisfies LoginResult);
-  grant = new PasswordGrant({ login } as unknown as UsersService);
+  takeExact = vi.fn<(id: string) => Promise<Decision>>().mockResolvedValue({ allowed: true, count: 1, retryAfter: 60 });
+  grant = new PasswordGrant({ login } as unknown as UsersService, { signIn: { takeExact } } as unknown as RateLimits);
 });
 
 describe('PasswordGrant', () => {
@@ -81,6 +85,16 @@ describe('PasswordGrant', () => {
   it('grants the client scopes when none is requested, and the requested ones when allowed', async () => {
     expect((await grant.handle(client(), { username: 'alice', password: 'pw' }, {})).scopes).toEqual(['openid', 'notes:read', 'notes:write']);
     expect((await grant.handle(client(), { username: 'alice', password: 'pw', scope: 'notes:read' }, {})).scopes).toEqual(['notes:read']);
+  });
+
+  it('counts each password check against LOGIN_RATE_LIMIT of the address, and answers 429 with Retry-After before checking the password once it is reached', async () => {
+    await grant.handle(client(), { username: 'alice', password: 'pw' }, { remoteAddress: '203.0.113.7' });
+    expect(takeExact).toHaveBeenCalledWith('203.0.113.7');
+    takeExact.mockResolvedValueOnce({ allowed: false, count: 31, retryAfter: 17 });
+    login.mockClear();
+    const error = await oauthRejection(() => grant.handle(client(), { username: 'alice', password: 'pw' }, { remoteAddress: '203.0.113.7' }));
+    expect(error).toMatchObject({ code: 'too_many_requests', status: 429, headers: { 'Retry-After': '17' } });
+    expect(login).not.toHaveBeenCalled();
   });
 
   it('refuses a scope outside the client scopes with invalid_scope before the password is checked', async () => {
