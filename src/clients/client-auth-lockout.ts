@@ -36,6 +36,8 @@ export class ClientAuthLockout implements OnModuleInit, OnApplicationBootstrap, 
   private readonly failures: WindowLimit;
   /** Client id → locked until (ms), as this instance knows it. */
   private locks = new Map<string, number>();
+  /** The address of each client's latest failure on this instance (for the audit record of a lockout). */
+  private readonly lastFailureFrom = new Map<string, string>();
   /** Lockouts started here and not yet in PostgreSQL, with the address of the failure that started each. */
   private readonly unwritten = new Map<string, string | undefined>();
   /** Lockouts being written right now. */
@@ -99,28 +101,30 @@ export class ClientAuthLockout implements OnModuleInit, OnApplicationBootstrap, 
   /** Counts a wrong secret presented for an existing confidential client; starts a lockout when that reaches the limit. */
   recordFailure(clientId: string, remoteAddress: string | undefined): void {
     if (!this.failures.enabled) return;
+    if (remoteAddress !== undefined) this.lastFailureFrom.set(clientId, remoteAddress);
     const decision = this.failures.take(clientId);
     if (!decision.allowed || decision.count >= this.config.clientAuthMaxFailures) this.lock(clientId, remoteAddress);
   }
 
   /** Ends a client's lockout on every instance and clears its failures; says whether it was locked. */
   async unlock(clientId: string): Promise<boolean> {
-    const rows: { active: boolean }[] = await this.db.query(`DELETE FROM client_auth_lockouts WHERE client_id = $1 RETURNING locked_until > now() AS active`, [
-      clientId,
-    ]);
+    const [{ active }] = (await this.db.query(
+      `WITH ended AS (DELETE FROM client_auth_lockouts WHERE client_id = $1 RETURNING locked_until) SELECT coalesce(bool_or(locked_until > now()), false) AS active FROM ended`,
+      [clientId],
+    )) as { active: boolean }[];
     await this.counters.reset(this.failures, clientId);
     this.locks.delete(clientId);
     this.unwritten.delete(clientId);
-    const wasLocked = rows[0]?.active === true;
-    if (wasLocked) await this.audit.record('client.unlocked', { clientId });
+    if (active) await this.audit.record('client.unlocked', { clientId });
     await this.changes.publish('client-lockouts', clientId);
-    return wasLocked;
+    return active;
   }
 
   private lock(clientId: string, remoteAddress: string | undefined): void {
     if (this.isLocked(clientId)) return;
     this.locks.set(clientId, Date.now() + this.config.clientAuthLockoutSeconds * 1000);
-    this.unwritten.set(clientId, remoteAddress);
+    this.unwritten.set(clientId, remoteAddress ?? this.lastFailureFrom.get(clientId));
+    this.lastFailureFrom.delete(clientId);
     this.writing ??= this.writeLocks().finally(() => (this.writing = undefined));
   }
 

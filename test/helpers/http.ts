@@ -146,3 +146,20 @@ export function jwtPayload(token: string): JsonBody {
 export function jwtHeader(token: string): JsonBody {
   return JSON.parse(Buffer.from(token.split('.')[0], 'base64url').toString('utf8')) as JsonBody;
 }
+
+/**
+ * Signs in through the login form of GET /login (a sign-in without an application), as a
+ * browser would: the page's session cookie and CSRF token, then the form. 200 is the
+ * signed-in page, 401 the login page again, 429 the throttling page.
+ */
+export async function postLoginForm(baseUrl: string, username: string, password: string, headers: Record<string, string> = {}): Promise<Response> {
+  const page = await fetch(`${baseUrl}/login`, { headers });
+  const cookie = /gatehouse_session=([^;]*)/.exec(page.headers.get('set-cookie') ?? '')![1];
+  const csrfToken = /name="csrf_token" value="([^"]*)"/.exec(await page.text())![1];
+  return fetch(`${baseUrl}/login`, {
+    method: 'POST',
+    redirect: 'manual',
+    headers: { ...headers, 'content-type': 'application/x-www-form-urlencoded', cookie: `gatehouse_session=${cookie}` },
+    body: new URLSearchParams({ csrf_token: csrfToken, return_to: '', username, password }),
+  });
+}
