@@ -23,6 +23,8 @@ const FLUSH = `
   UNION ALL
   SELECT c.key, c.window_start, c.hits FROM rate_limits c JOIN batch b ON b.key = c.key AND b.window_start = c.window_start WHERE b.hits = 0`;
 
+const SHUTDOWN_FLUSH_MS = 3000;
+
 /**
  * Rate-limit counters shared by every instance through PostgreSQL, with decisions taken in
  * memory. Each instance counts locally and, every RATE_LIMIT_SYNC_INTERVAL_MS, writes the
@@ -59,11 +61,13 @@ export class SharedCounters implements OnApplicationBootstrap, BeforeApplication
     this.timer.unref();
   }
 
-  /** Writes what is still counted before the database connection closes. */
+  /** Writes what is still counted before the database connection closes (for a few seconds at most). */
   async beforeApplicationShutdown(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
-    await this.flush();
+    let timeout: NodeJS.Timeout | undefined;
+    await Promise.race([this.flush(), new Promise<void>((resolve) => (timeout = setTimeout(resolve, SHUTDOWN_FLUSH_MS)))]);
+    clearTimeout(timeout);
   }
 
   /**
@@ -95,6 +99,15 @@ export class SharedCounters implements OnApplicationBootstrap, BeforeApplication
   }
 
   private async run(): Promise<void> {
+    try {
+      await this.exchange();
+    } catch (error) {
+      // A fault of the counters themselves: logged, never thrown into a request or a timer.
+      this.logger.error(`rate-limit flush failed: ${(error as Error).stack ?? String(error)}`);
+    }
+  }
+
+  private async exchange(): Promise<void> {
     const batch = this.book.beginFlush(Date.now());
     if (!batch) return;
     let results: FlushResult[];

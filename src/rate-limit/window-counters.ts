@@ -206,7 +206,11 @@ export class WindowLimit {
     const estimate = counter.global + counter.sent + counter.local;
     if (estimate >= this.rule.limit || this.rule.mode === 'exact') this.watched.delete(counter);
     else if (estimate * 2 >= this.rule.limit) this.watched.add(counter);
-    this.rule.onGlobalCount?.(counter.id, total);
+    try {
+      this.rule.onGlobalCount?.(counter.id, total);
+    } catch {
+      // A listener's failure must not stop the rest of the batch from being decided.
+    }
   }
 
   /** The flush did not reach PostgreSQL: the hits go back to be sent again; waiting hits are decided locally. */
