@@ -1,5 +1,6 @@
 import { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { AuditLog } from '../../src/audit/audit-log';
 import { SharedCounters } from '../../src/rate-limit/shared-counters';
 import { basicFor, expectOAuthError, HttpResult, postForm, postLoginForm, waitUntil } from '../helpers/http';
 import { runCli } from '../helpers/processes';
@@ -26,7 +27,14 @@ async function signIn(instance: TestInstance, username: string, password: string
   return response.status;
 }
 
-async function auditEvents(t: TestApp, event: string, clientId: string): Promise<{ remote_address: string | null; details: Record<string, unknown> }[]> {
+/** The audit rows of an event, once every instance has written what it queued. */
+async function auditEvents(
+  t: TestApp,
+  instances: TestInstance[],
+  event: string,
+  clientId: string,
+): Promise<{ remote_address: string | null; details: Record<string, unknown> }[]> {
+  for (const instance of instances) await instance.app.get(AuditLog).flush();
   return t.app.get(DataSource).query(`SELECT remote_address, details FROM audit_events WHERE event = $1 AND client_id = $2`, [event, clientId]);
 }
 
@@ -113,7 +121,9 @@ describe('client secret lockout across instances (CLIENT_AUTH_MAX_FAILURES=6)', 
     }
     // Another client is not affected.
     expect((await tokenRequest(other, bystander, bystander.client_secret!)).status).toBe(200);
-    expect(await auditEvents(t, 'client.locked', 'svc')).toEqual([{ remote_address: '127.0.0.1', details: { failures: 6, locked_until: expect.any(String) } }]);
+    expect(await auditEvents(t, [t, other], 'client.locked', 'svc')).toEqual([
+      { remote_address: '127.0.0.1', details: { failures: 6, locked_until: expect.any(String) } },
+    ]);
   });
 
   it('clients unlock <id> ends the lockout on every instance and clears the failures; it is recorded in the audit log', async () => {
@@ -121,7 +131,7 @@ describe('client secret lockout across instances (CLIENT_AUTH_MAX_FAILURES=6)', 
     expect(unlocked.code, unlocked.stderr).toBe(0);
     expect(JSON.parse(unlocked.stdout)).toEqual({ client_id: 'svc', was_locked: true });
     await openOnBoth(svc.client_secret!);
-    expect(await auditEvents(t, 'client.unlocked', 'svc')).toHaveLength(1);
+    expect(await auditEvents(t, [t, other], 'client.unlocked', 'svc')).toHaveLength(1);
     // The failures before the lockout are gone: five more do not lock it again.
     for (let i = 0; i < 5; i++) expect((await tokenRequest(i % 2 ? t : other, svc, 'wrong')).status).toBe(401);
     await Promise.all([t, other].map((instance) => instance.app.get(SharedCounters).flush()));
@@ -151,9 +161,15 @@ describe('client secret lockout: its duration and its cost', () => {
   let client: TestClient;
 
   beforeAll(async () => {
-    // No background polling and no timed flush: every query the test sees comes from the requests.
+    // No background polling and no timed flush (rate limits, audit): every query the test sees comes from the requests.
     t = await startTestApp({
-      env: { CLIENT_AUTH_MAX_FAILURES: '1000', RATE_LIMIT_SYNC_INTERVAL_MS: '60000', SYNC_INTERVAL_MS: '600000', MAINTENANCE_INTERVAL: '1h' },
+      env: {
+        CLIENT_AUTH_MAX_FAILURES: '1000',
+        RATE_LIMIT_SYNC_INTERVAL_MS: '60000',
+        SYNC_INTERVAL_MS: '600000',
+        MAINTENANCE_INTERVAL: '1h',
+        AUDIT_FLUSH_INTERVAL_MS: '60000',
+      },
     });
     client = await t.createClient({ client_id: 'hot', grant_types: ['client_credentials'], scope: 'notes:read' });
   });
