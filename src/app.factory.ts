@@ -5,6 +5,7 @@ import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { Logger } from 'nestjs-pino';
 import { AppModule } from './app.module';
 import { AppConfig } from './config/configuration';
+import { isLoggingRequests } from './logging/logging.module';
 import { FORM_CONTENT_TYPE, parseFormBody } from './common/form';
 import { invalidRequest } from './common/oauth-error';
 import { OAuthErrorFilter } from './common/oauth-error.filter';
@@ -26,6 +27,9 @@ export async function createApp(config: AppConfig, extensions: Type[] = []): Pro
     // A hop count works at run time too; Fastify's typings only list booleans, strings and functions.
     trustProxy: config.trustProxy as boolean | string,
     routerOptions: { ignoreTrailingSlash: false, maxParamLength: 256 },
+    // Nest's middleware engine (@fastify/middie) runs on every request once registered; the
+    // only middleware is the request logger of LOG_LEVEL debug, so without it there is none.
+    skipMiddie: !isLoggingRequests(config),
   });
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.register(config, extensions), adapter, {
     bufferLogs: true,

@@ -44,10 +44,13 @@ class LogFileFlusher implements OnApplicationShutdown {
  * with LOG_FILE, appended to that file. Request logs carry method, path, status and
  * timing, never headers that hold credentials or query strings.
  */
+/** Whether every request is logged (LOG_LEVEL debug or trace): only then is there request middleware. */
+export const isLoggingRequests = (config: AppConfig): boolean => config.logLevel === 'debug' || config.logLevel === 'trace';
+
 @Module({})
 export class LoggingModule {
   static forRoot(config: AppConfig): DynamicModule {
-    const logsRequests = config.logLevel === 'debug' || config.logLevel === 'trace';
+    const logsRequests = isLoggingRequests(config);
     const options = {
       level: config.logLevel,
       genReqId: (request: IncomingMessage) => {
