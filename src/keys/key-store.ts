@@ -4,6 +4,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager } from 'typeorm';
 import { KeyLifecycleAudit } from '../audit/key-lifecycle-audit';
 import { AppConfig } from '../config/configuration';
+import { CoalescedRefresh } from '../common/coalesced-refresh';
 import { AsymmetricAlgorithm, ASYMMETRIC_ALGORITHMS, encodeJwtSegment, JwtPayload, signJwtWithHeaderSegment } from '../common/jwt';
 import { SecretBox, UnknownKeyEncryptionKeyError } from '../common/secret-box';
 import { ChangeFeed } from '../database/change-feed';
@@ -33,7 +34,10 @@ type UsableSigningKey = LoadedSigningKey & { privateKey: KeyObject };
 const KEY_LOCK_ID = 7_231_001;
 /** How long a retired key stays published: the longest token lifetime any client may have, plus the ID-token default. */
 const MIN_RETENTION_SECONDS = 86_400;
+/** Unknown kids re-read the key table at most this often, however many arrive. */
 const UNKNOWN_KID_RELOAD_MS = 1_000;
+/** Gatehouse names its keys with UUIDs: any other kid cannot be one of them and costs no read. */
+const KID_SHAPE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 function generateKeyPair(alg: AsymmetricAlgorithm): { privateKey: KeyObject; publicKey: KeyObject } {
   switch (alg) {
@@ -60,9 +64,13 @@ export class KeyStore implements OnModuleInit, OnApplicationShutdown {
   private keys: LoadedSigningKey[] = [];
   private byKid = new Map<string, LoadedSigningKey>();
   private timer: NodeJS.Timeout | undefined;
-  private lastUnknownKidReload = 0;
   private reloading: Promise<void> | undefined;
   private loaded = false;
+  /** Re-reads for unknown kids: one that starts after the kid was met, shared, at most one a second. */
+  private readonly unknownKidReload = new CoalescedRefresh(async () => {
+    await this.reloading?.catch(() => undefined);
+    await this.reload();
+  }, UNKNOWN_KID_RELOAD_MS);
 
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
@@ -111,16 +119,25 @@ export class KeyStore implements OnModuleInit, OnApplicationShutdown {
     return active;
   }
 
-  /** The public key for a kid, or undefined (and a throttled re-read of the key table). */
+  /** The public key for a kid, or undefined (and a throttled re-read of the key table in the background). */
   verificationKey(kid: string): LoadedKey | undefined {
     const key = this.byKid.get(kid);
-    if (key) return key;
-    const now = Date.now();
-    if (now - this.lastUnknownKidReload > UNKNOWN_KID_RELOAD_MS) {
-      this.lastUnknownKidReload = now;
-      void this.reload().catch(() => undefined);
-    }
+    if (key || !KID_SHAPE.test(kid)) return key;
+    this.unknownKidReload.request().catch(() => undefined);
     return undefined;
+  }
+
+  /**
+   * The public key for a kid; an unknown one waits for a re-read of the key table that
+   * started after it was met, so that a key another instance created moments ago (its
+   * notification not here yet) is found. Every caller waiting at once shares that read, and
+   * reads happen at most once a second: random kids cannot turn into database load.
+   */
+  async findVerificationKey(kid: string): Promise<LoadedKey | undefined> {
+    const key = this.byKid.get(kid);
+    if (key || !KID_SHAPE.test(kid)) return key;
+    await this.unknownKidReload.request().catch(() => undefined);
+    return this.byKid.get(kid);
   }
 
   /** Public keys still published: every key until its `unpublish_at`. */

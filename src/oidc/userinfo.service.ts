@@ -32,7 +32,7 @@ export class UserInfoService {
   async userInfo(accessToken: string | undefined): Promise<UserInfoResponse> {
     const challenge = `Bearer realm="${this.config.issuer}"`;
     if (!accessToken) throw new OAuthError('invalid_token', 'a bearer access token is required', 401, { 'WWW-Authenticate': challenge });
-    const claims = this.tokens.verify(accessToken);
+    const claims = await this.tokens.verifyWithKeyRefresh(accessToken);
     const invalid = () =>
       new OAuthError('invalid_token', 'the access token is invalid, expired or revoked', 401, {
         'WWW-Authenticate': `${challenge}, error="invalid_token"`,

@@ -4,7 +4,7 @@ import type { FastifyRequest } from 'fastify';
 import { ExtractJwt, Strategy } from 'passport-jwt';
 import { AppConfig } from '../config/configuration';
 import { decodeJwt } from '../common/jwt';
-import { KeyStore } from '../keys/key-store';
+import { KeyStore, LoadedKey } from '../keys/key-store';
 import { AccessTokenClaims, AccessTokenVerifier } from '../tokens/access-token-verifier';
 import { DenyList } from '../tokens/deny-list';
 
@@ -55,10 +55,17 @@ export class AccessTokenStrategy extends PassportStrategy(Strategy, 'jwt') {
         const decoded = decodeJwt(String(rawToken));
         const typ = typeof decoded?.header.typ === 'string' ? decoded.header.typ.toLowerCase() : '';
         if (!decoded || (typ !== 'at+jwt' && typ !== 'application/at+jwt')) return done(new Error('not an access token'));
-        const key = typeof decoded.header.kid === 'string' ? keys.verificationKey(decoded.header.kid) : undefined;
-        if (!key || key.alg !== decoded.header.alg) return done(new Error('unknown signing key'));
-        // jsonwebtoken accepts KeyObjects; the typings only name strings and buffers.
-        done(null, key.publicKey as unknown as Buffer);
+        const kid = decoded.header.kid;
+        if (typeof kid !== 'string') return done(new Error('unknown signing key'));
+        const provide = (key: LoadedKey | undefined) => {
+          if (!key || key.alg !== decoded.header.alg) return done(new Error('unknown signing key'));
+          // jsonwebtoken accepts KeyObjects; the typings only name strings and buffers.
+          done(null, key.publicKey as unknown as Buffer);
+        };
+        // A known key answers at once; a kid not loaded yet waits for one shared re-read.
+        const known = keys.verificationKey(kid);
+        if (known) return provide(known);
+        keys.findVerificationKey(kid).then(provide, (error: unknown) => done(error));
       },
     });
   }

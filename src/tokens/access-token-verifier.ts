@@ -49,6 +49,18 @@ export class AccessTokenVerifier {
     return this.denyList.isRevoked(claims) ? undefined : claims;
   }
 
+  /**
+   * Like verify(), but a token naming a key this instance has not loaded yet (created moments
+   * ago on another instance) waits for one shared re-read of the keys and is checked again.
+   */
+  async verifyWithKeyRefresh(token: string): Promise<AccessTokenClaims | undefined> {
+    const claims = this.verify(token);
+    if (claims !== undefined || this.cache.has(token)) return claims;
+    const kid = decodeJwt(token)?.header.kid;
+    if (typeof kid !== 'string' || this.keys.verificationKey(kid) || !(await this.keys.findVerificationKey(kid))) return undefined;
+    return this.verify(token);
+  }
+
   /** The claims of a token verified before, if it is still live and not revoked. */
   cached(token: string): AccessTokenClaims | undefined {
     const claims = this.cache.get(token);

@@ -24,7 +24,7 @@ export class TokenRevoker {
     // The type is told by the form (access tokens are JWTs; refresh tokens never contain a
     // dot), not by token_type_hint: a wrong hint must not stop the search (RFC 7009 §2.1).
     if (token.includes('.')) {
-      const claims = this.accessTokens.verify(token);
+      const claims = await this.accessTokens.verifyWithKeyRefresh(token);
       if (claims && claims.client_id === client.clientId) {
         await this.revocation.revokeAccessToken(claims.jti, claims.exp, { clientId: client.clientId, subject: claims.sub, remoteAddress });
       }
