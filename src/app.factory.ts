@@ -7,6 +7,7 @@ import { AppModule } from './app.module';
 import { AppConfig } from './config/configuration';
 import { isLoggingRequests } from './logging/logging.module';
 import { FORM_CONTENT_TYPE, parseFormBody } from './common/form';
+import { endSilentConnectionsOnClose } from './common/graceful-close';
 import { invalidRequest } from './common/oauth-error';
 import { OAuthErrorFilter } from './common/oauth-error.filter';
 
@@ -23,7 +24,9 @@ export async function createApp(config: AppConfig, extensions: Type[] = []): Pro
     connectionTimeout: 30_000,
     requestTimeout: 30_000,
     keepAliveTimeout: 72_000,
-    return503OnClosing: true,
+    // While shutting down, requests that still arrive are served (with Connection: close):
+    // a 503 would fail them, where a load balancer moves on once connections are refused.
+    return503OnClosing: false,
     // A hop count works at run time too; Fastify's typings only list booleans, strings and functions.
     trustProxy: config.trustProxy as boolean | string,
     routerOptions: { ignoreTrailingSlash: false, maxParamLength: 256 },
@@ -41,6 +44,7 @@ export async function createApp(config: AppConfig, extensions: Type[] = []): Pro
   app.flushLogs();
 
   const fastify = app.getHttpAdapter().getInstance();
+  endSilentConnectionsOnClose(fastify);
   fastify.addContentTypeParser(FORM_CONTENT_TYPE, { parseAs: 'string' }, (_request, body, done) => done(null, parseFormBody(body as string)));
   // Any other media type reaches the handler as text, which then refuses it in the RFC's words.
   // Defaults for every response, set up front (a synchronous hook costs no promise per request);
