@@ -13,7 +13,9 @@ const CHANNEL = 'gatehouse_changes';
  * Tells every instance that something they cache changed, through PostgreSQL
  * LISTEN/NOTIFY. With the embedded engine there is only one process, so changes are
  * dispatched locally. Notifications are a fast path only: every cache also re-reads
- * on a timer, so a lost notification delays a change, never loses it.
+ * on a timer, so a lost notification delays a change, never loses it. When the
+ * listening connection comes back after it was lost (PostgreSQL restarted, say), every
+ * subscriber is told to re-read at once, since notifications sent meanwhile are gone.
  */
 @Injectable()
 export class ChangeFeed implements OnApplicationShutdown {
@@ -22,6 +24,8 @@ export class ChangeFeed implements OnApplicationShutdown {
   private listener: PgClient | undefined;
   private stopped = false;
   private reconnectTimer: NodeJS.Timeout | undefined;
+  /** Whether a listening connection was ever up (a later one must catch up). */
+  private listened = false;
 
   constructor(
     private readonly config: AppConfig,
@@ -74,7 +78,9 @@ export class ChangeFeed implements OnApplicationShutdown {
         return;
       }
       this.listener = client;
-      // Whatever changed while we were not listening is picked up by the caches' timers.
+      // Whatever changed while nobody listened: every cache re-reads (an empty payload means "everything").
+      if (this.listened) for (const topic of this.listeners.keys()) this.dispatch(topic, '');
+      this.listened = true;
     } catch {
       this.reconnect(client);
     }
