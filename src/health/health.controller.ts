@@ -1,6 +1,11 @@
-import { Controller, Get, Header } from '@nestjs/common';
+import { Controller, Get, Header, Res, ServiceUnavailableException } from '@nestjs/common';
 import { ApiTags } from '@nestjs/swagger';
-import { HealthCheck, HealthCheckResult, HealthCheckService, TypeOrmHealthIndicator } from '@nestjs/terminus';
+import { HealthCheck, HealthCheckResult, HealthCheckService, HealthIndicatorResult, TypeOrmHealthIndicator } from '@nestjs/terminus';
+import type { FastifyReply } from 'fastify';
+
+/** Each component's status only: failure messages (a host and port, say) stay in the logs. */
+const statusesOnly = (components: Partial<HealthIndicatorResult> | undefined): HealthIndicatorResult =>
+  Object.fromEntries(Object.entries(components ?? {}).flatMap(([name, component]) => (component ? [[name, { status: component.status }]] : [])));
 
 @ApiTags('Operations')
 @Controller('health')
@@ -10,11 +15,22 @@ export class HealthController {
     private readonly database: TypeOrmHealthIndicator,
   ) {}
 
-  /** Readiness: 200 when PostgreSQL answers, 503 otherwise. */
+  /**
+   * Readiness: 200 when PostgreSQL answers; otherwise 503 with Terminus's report naming
+   * what is down (`{"status":"error","error":{"database":{"status":"down"}},...}`), not an
+   * OAuth error, so that operators and load balancers see which dependency failed.
+   */
   @Get()
   @HealthCheck()
-  check(): Promise<HealthCheckResult> {
-    return this.health.check([() => this.database.pingCheck('database', { timeout: 1500 })]);
+  async check(@Res({ passthrough: true }) reply: FastifyReply): Promise<HealthCheckResult> {
+    try {
+      return await this.health.check([() => this.database.pingCheck('database', { timeout: 1500 })]);
+    } catch (error) {
+      if (!(error instanceof ServiceUnavailableException)) throw error;
+      const report = error.getResponse() as HealthCheckResult;
+      void reply.status(503);
+      return { status: 'error', info: statusesOnly(report.info), error: statusesOnly(report.error), details: statusesOnly(report.details) };
+    }
   }
 
   /**
