@@ -10,6 +10,7 @@ import { rawJwt, withPayload } from '../helpers/jwt';
 import { fetchJwks, sleep } from '../helpers/oidc';
 import { startTestApp, TestApp, TestClient, TestInstance } from '../helpers/test-app';
 import { recordSecretParams } from '../helpers/test-run';
+import { dataPage, hiddenField, unescapeHtml } from '../helpers/web-flow';
 
 const PASSWORD = 'correct horse battery staple';
 const BACKCHANNEL_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
@@ -50,18 +51,6 @@ async function startReceiver(): Promise<Receiver> {
 }
 
 const cookieOf = (response: Response): string | undefined => /gatehouse_session=([^;]*)/.exec(response.headers.get('set-cookie') ?? '')?.[1];
-const unescapeHtml = (value: string) =>
-  value
-    .replace(/&quot;/g, '"')
-    .replace(/&#39;/g, "'")
-    .replace(/&lt;/g, '<')
-    .replace(/&gt;/g, '>')
-    .replace(/&amp;/g, '&');
-const hiddenField = (html: string, name: string): string | undefined => {
-  const match = new RegExp(`name="${name}" value="([^"]*)"`).exec(html);
-  return match ? unescapeHtml(match[1]) : undefined;
-};
-const dataPage = (html: string) => /data-page="([^"]+)"/.exec(html)?.[1];
 const dataError = (html: string) => /data-error="([^"]+)"/.exec(html)?.[1];
 
 /**

@@ -51,14 +51,14 @@ export interface ServerProcess {
 }
 
 /**
- * Starts `node dist/main.js` and waits until /health answers (or the process dies), for
- * at most `startTimeoutMs` (the embedded engine can take long to start on a loaded machine).
- * Inside a test run it logs every request (LOG_LEVEL debug unless given) into a LOG_FILE of
- * the run folder, and what it prints goes to another file there, for the log scan after the
- * suite; `output()` returns both.
+ * Starts `node dist/main.js` (on `port`, default a free one) and waits until /health answers
+ * (or the process dies), for at most `startTimeoutMs` (the embedded engine can take long to
+ * start on a loaded machine). Inside a test run it logs every request (LOG_LEVEL debug unless
+ * given) into a LOG_FILE of the run folder, and what it prints goes to another file there, for
+ * the log scan after the suite; `output()` returns both.
  */
-export async function startServer(env: Record<string, string>, cwd = ROOT, startTimeoutMs = 60_000): Promise<ServerProcess> {
-  const port = await freePort();
+export async function startServer(env: Record<string, string>, cwd = ROOT, startTimeoutMs = 60_000, port?: number): Promise<ServerProcess> {
+  port ??= await freePort();
   const url = `http://127.0.0.1:${port}`;
   recordSecretSettings(env);
   const logFile = env.LOG_FILE ? undefined : newLogFile('server');
