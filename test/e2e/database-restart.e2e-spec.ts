@@ -61,13 +61,15 @@ describe('PostgreSQL restarted under load', { timeout: 180_000 }, () => {
     const revocable = await Promise.all([1, 2].map(async () => (await token(service, { grant_type: 'client_credentials' })).body.access_token as string));
     for (const instance of cluster.instances) for (const candidate of revocable) expect(await meStatus(instance.url, candidate)).toBe(200);
 
-    // The load: what needs no database (the sample API with a JWT, JWKS) and what does (a password login).
+    // The load: what needs no database (the sample API with a JWT, JWKS, discovery) and what does (a password login).
     const load = startLoad(4, async (worker, recorded) => {
       if (worker === 0)
         await recorded('login', `${cluster.url}/oauth/token`, tokenInit(mobile, { grant_type: 'password', username: 'alice', password: PASSWORD }));
       else if (worker === 1) await recorded('api', `${cluster.url}/api/me`, { headers: { authorization: `Bearer ${accessToken}` } });
-      else if (worker === 2) await recorded('jwks', `${cluster.url}/.well-known/jwks.json`);
-      else await recorded('health', `${cluster.url}/health`);
+      else if (worker === 2) {
+        await recorded('jwks', `${cluster.url}/.well-known/jwks.json`);
+        await recorded('metadata', `${cluster.url}/.well-known/openid-configuration`);
+      } else await recorded('health', `${cluster.url}/health`);
       await new Promise((resolve) => setTimeout(resolve, 20));
     });
     try {
@@ -115,9 +117,10 @@ describe('PostgreSQL restarted under load', { timeout: 180_000 }, () => {
       const byKind = (kind: string) => outage.filter((outcome) => outcome.kind === kind);
 
       // What needs no database kept working throughout.
-      expect(outcomes.filter((outcome) => (outcome.kind === 'api' || outcome.kind === 'jwks') && outcome.status !== 200).map(describeOutcome)).toEqual([]);
+      expect(outcomes.filter((outcome) => ['api', 'jwks', 'metadata'].includes(outcome.kind) && outcome.status !== 200).map(describeOutcome)).toEqual([]);
       expect(byKind('api').length).toBeGreaterThan(10);
       expect(byKind('jwks').length).toBeGreaterThan(10);
+      expect(byKind('metadata').length).toBeGreaterThan(10);
 
       // What needs it answered 503 with an RFC 6749 error and Retry-After, quickly: never a hang, a 500 or a stack.
       const refused = byKind('login').filter((outcome) => outcome.started > stoppedAt && outcome.ended < startingAt);
