@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { runCli, runServerToExit, startServer, tokenRequest } from '../helpers/processes';
+import { createDatabase, newKeyEncryptionKey, runCli, runServerToExit, startServer, tokenRequest } from '../helpers/processes';
 
 describe('start-up configuration', () => {
   it.each([
@@ -55,4 +55,17 @@ describe('embedded database (no DATABASE_URL)', () => {
       await server.stop();
     }
   }, 90_000);
+});
+
+describe('PostgreSQL server (DATABASE_URL)', () => {
+  it('starts with a pool of one connection: the migrations run on the connection that holds their lock', async () => {
+    const database = await createDatabase();
+    try {
+      const server = await startServer({ DATABASE_URL: database.url, KEY_ENCRYPTION_KEY: newKeyEncryptionKey(), DATABASE_POOL_SIZE: '1' }, undefined, 120_000);
+      expect((await fetch(`${server.url}/health`)).status).toBe(200);
+      expect(await server.stop()).toBe(0);
+    } finally {
+      await database.drop();
+    }
+  }, 150_000);
 });
