@@ -54,9 +54,15 @@ describe('PostgreSQL restarted under load', { timeout: 180_000 }, () => {
   });
 
   it('while it is down: 503 JSON errors, quickly; /health names the database down; JWTs and JWKS keep working; back within 5 s, notifications too', async () => {
-    const issued = await token(mobile, { grant_type: 'password', username: 'alice', password: PASSWORD });
-    expect(issued.status, issued.text).toBe(200);
-    const accessToken = issued.body.access_token as string;
+    // Access tokens issued before the outage, most of them first seen by an instance during it.
+    const issued = await Promise.all(
+      Array.from({ length: 40 }, async (_, i) =>
+        i % 2 ? token(mobile, { grant_type: 'password', username: 'alice', password: PASSWORD }) : token(service, { grant_type: 'client_credentials' }),
+      ),
+    );
+    expect(issued.map((result) => result.status)).toEqual(Array(40).fill(200));
+    const accessTokens = issued.map((result) => result.body.access_token as string);
+    let next = 0;
     // Tokens to revoke after the restart, already checked (and cached) by both instances.
     const revocable = await Promise.all([1, 2].map(async () => (await token(service, { grant_type: 'client_credentials' })).body.access_token as string));
     for (const instance of cluster.instances) for (const candidate of revocable) expect(await meStatus(instance.url, candidate)).toBe(200);
@@ -65,7 +71,8 @@ describe('PostgreSQL restarted under load', { timeout: 180_000 }, () => {
     const load = startLoad(4, async (worker, recorded) => {
       if (worker === 0)
         await recorded('login', `${cluster.url}/oauth/token`, tokenInit(mobile, { grant_type: 'password', username: 'alice', password: PASSWORD }));
-      else if (worker === 1) await recorded('api', `${cluster.url}/api/me`, { headers: { authorization: `Bearer ${accessToken}` } });
+      else if (worker === 1)
+        await recorded('api', `${cluster.url}/api/me`, { headers: { authorization: `Bearer ${accessTokens[next++ % accessTokens.length]}` } });
       else if (worker === 2) {
         await recorded('jwks', `${cluster.url}/.well-known/jwks.json`);
         await recorded('metadata', `${cluster.url}/.well-known/openid-configuration`);
