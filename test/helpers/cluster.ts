@@ -81,6 +81,11 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     // CI's PostgreSQL allows 100 connections for every test file running at once.
     DATABASE_POOL_SIZE: '3',
     LOG_LEVEL: 'warn',
+    // The load comes from one test process: rate limits far above it (tests of the limits
+    // themselves are in rate-limits.e2e-spec.ts and lockouts.e2e-spec.ts).
+    LOGIN_RATE_LIMIT: '1000000',
+    TOKEN_RATE_LIMIT_PER_CLIENT: '100000000',
+    TOKEN_RATE_LIMIT_PER_ADDRESS: '100000000',
     ...options.env,
   };
   const instances: ServerProcess[] = [];
