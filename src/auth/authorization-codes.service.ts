@@ -4,7 +4,6 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { AppConfig } from '../config/configuration';
 import { randomToken, sha256 } from '../common/crypto';
-import { affectedRows } from '../database/affected-rows';
 import { ClaimsRequest } from '../oidc/claims';
 
 /** What a code was issued for; everything the token request is checked against. */
@@ -66,8 +65,9 @@ const toRecord = (row: CodeRow): AuthorizationCodeRecord => ({
 
 /**
  * Authorization codes: 256 random bits, stored as SHA-256 hashes, valid for at most
- * AUTHORIZATION_CODE_TTL (≤ 60 s). Single use is decided by PostgreSQL in one atomic
- * UPDATE, so of any number of redemptions on any number of instances exactly one wins.
+ * AUTHORIZATION_CODE_TTL (≤ 60 s). Single use is decided by PostgreSQL: a code is spent
+ * in the same statement that creates its grant (RefreshTokenStore.createGrantForCode), so
+ * of any number of redemptions on any number of instances exactly one wins.
  */
 @Injectable()
 export class AuthorizationCodesService {
@@ -106,15 +106,5 @@ export class AuthorizationCodesService {
   async find(code: string): Promise<AuthorizationCodeRecord | undefined> {
     const rows: CodeRow[] = await this.db.query(`SELECT * FROM authorization_codes WHERE code_hash = $1`, [sha256(code)]);
     return rows[0] ? toRecord(rows[0]) : undefined;
-  }
-
-  /** Marks the code used; true only for the one caller that did so while it was unused and unexpired. */
-  async consume(code: string): Promise<boolean> {
-    const changed = await affectedRows(
-      this.db,
-      `UPDATE authorization_codes SET used_at = now() WHERE code_hash = $1 AND used_at IS NULL AND expires_at > now()`,
-      [sha256(code)],
-    );
-    return changed === 1;
   }
 }

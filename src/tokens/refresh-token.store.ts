@@ -55,7 +55,8 @@ const toGrant = (row: GrantRow): GrantRecord => ({
 /**
  * Grants and their refresh-token chains in PostgreSQL. Tokens are stored as SHA-256
  * hashes. Every method is one statement, so that the database, not an instance,
- * decides races: of several rotations of one token exactly one matches.
+ * decides races: of several rotations of one token exactly one matches, of several
+ * redemptions of one authorization code exactly one creates its grant.
  */
 @Injectable()
 export class RefreshTokenStore {
@@ -63,11 +64,31 @@ export class RefreshTokenStore {
 
   /** Creates a grant, and its first refresh token when `tokenHash` is given. */
   async createGrant(grant: NewGrant, expiresAt: Date, tokenHash?: string): Promise<string> {
+    return (await this.insertGrant(grant, expiresAt, tokenHash, undefined))!;
+  }
+
+  /**
+   * Redeems an authorization code (by its hash) and creates its grant, with a first refresh
+   * token when `tokenHash` is given, in one statement: both happen, or neither. Undefined
+   * when the code was used already (or has expired): then nothing changed. Of parallel
+   * redemptions on any number of instances exactly one gets the grant, and a crash can
+   * never leave a spent code without its grant.
+   */
+  createGrantForCode(codeHash: string, grant: NewGrant, expiresAt: Date, tokenHash?: string): Promise<string | undefined> {
+    return this.insertGrant(grant, expiresAt, tokenHash, codeHash);
+  }
+
+  private async insertGrant(grant: NewGrant, expiresAt: Date, tokenHash: string | undefined, codeHash: string | undefined): Promise<string | undefined> {
     const rows: { id: string }[] = await this.db.query(
-      `WITH g AS (
+      `WITH redeemed AS (
+         UPDATE authorization_codes SET used_at = now()
+         WHERE $10::text IS NOT NULL AND code_hash = $10 AND used_at IS NULL AND expires_at > now()
+         RETURNING 1
+       ), g AS (
          INSERT INTO grants (id, client_id, subject, scopes, grant_type, session_id, auth_time, expires_at, revoked_at, revoked_reason)
          SELECT coalesce($9::uuid, gen_random_uuid()), $1, $2, $3, $4, $5, $6, $7, r.created_at, CASE WHEN r.id IS NOT NULL THEN 'revoked_before_creation' END
          FROM (SELECT 1) one LEFT JOIN revocations r ON r.kind = 'grant' AND r.id = $9::text
+         WHERE $10::text IS NULL OR EXISTS (SELECT 1 FROM redeemed)
          RETURNING id
        ), t AS (
          INSERT INTO refresh_tokens (token_hash, grant_id, generation, expires_at)
@@ -84,9 +105,10 @@ export class RefreshTokenStore {
         expiresAt,
         tokenHash ?? null,
         grant.id ?? null,
+        codeHash ?? null,
       ],
     );
-    return rows[0].id;
+    return rows[0]?.id;
   }
 
   /**

@@ -6,7 +6,8 @@ import { IdTokenContent } from './id-token.factory';
  * What a grant strategy decides; the TokenIssuer decides how it is issued.
  * - `stateless`: an access token only, nothing stored (client_credentials);
  * - `new`: a new grant row, with a first refresh token when `refreshToken` is true;
- * - `existing`: tokens under a grant that already exists (a refresh carries the rotated token).
+ * - `existing`: tokens under a grant that already exists: a refresh carries the rotated token,
+ *   a code redemption the first refresh token of the grant it created with the code.
  */
 export type GrantBinding =
   | { kind: 'stateless' }

@@ -76,7 +76,7 @@ export class TokenIssuer {
     if (grant.idToken && grant.scopes.includes('openid')) {
       response.id_token = await this.idTokens.create({ ...grant.idToken, client, scopes: grant.scopes, accessToken: token });
     }
-    void this.audit.record(binding.kind === 'existing' ? 'token.refreshed' : 'token.issued', {
+    void this.audit.record(grant.grantType === 'refresh_token' ? 'token.refreshed' : 'token.issued', {
       clientId: client.clientId,
       subject: grant.subject,
       remoteAddress: grant.remoteAddress,

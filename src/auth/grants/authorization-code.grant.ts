@@ -2,10 +2,12 @@ import { createHash } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { AuditLog } from '../../audit/audit-log';
 import { Client } from '../../clients/client.entity';
-import { constantTimeEqual } from '../../common/crypto';
+import { constantTimeEqual, randomToken, sha256 } from '../../common/crypto';
 import { FormParams } from '../../common/form';
 import { invalidGrant, invalidRequest } from '../../common/oauth-error';
+import { RefreshTokenStore } from '../../tokens/refresh-token.store';
 import { RevocationService } from '../../tokens/revocation.service';
+import { TokenIssuer } from '../../tokens/token-issuer';
 import { TokenGrant, wantsRefreshToken } from '../../tokens/token-grant';
 import { UsersService } from '../../users/users.service';
 import { AuthorizationCodeRecord, AuthorizationCodesService } from '../authorization-codes.service';
@@ -28,6 +30,8 @@ export class AuthorizationCodeGrant implements GrantStrategy {
     private readonly revocation: RevocationService,
     private readonly audit: AuditLog,
     private readonly users: UsersService,
+    private readonly grants: RefreshTokenStore,
+    private readonly issuer: TokenIssuer,
   ) {}
 
   async handle(client: Client, params: FormParams, context: GrantContext): Promise<TokenGrant> {
@@ -39,21 +43,31 @@ export class AuthorizationCodeGrant implements GrantStrategy {
     if (code.clientId !== client.clientId) throw invalidGrant('authorization code was issued to another client');
     this.checkRedirectUri(code, params.redirect_uri);
     this.checkVerifier(code, params.code_verifier);
-    if (!(await this.codes.consume(params.code))) return this.replayed(code, client, context);
     const user = code.scopes.includes('openid') ? await this.users.findBySubject(code.subject) : null;
     if (code.scopes.includes('openid') && (!user || user.disabled)) throw invalidGrant('the user of this code cannot sign in any more');
+
+    // One statement spends the code and creates its grant (with the first refresh token).
+    const refreshToken = wantsRefreshToken(client, code.scopes) ? randomToken() : undefined;
+    const grantId = await this.grants.createGrantForCode(
+      sha256(params.code),
+      {
+        id: code.grantId,
+        clientId: client.clientId,
+        subject: code.subject,
+        scopes: code.scopes,
+        grantType: this.grantType,
+        sessionId: code.sessionId,
+        authTime: code.authTime,
+      },
+      this.issuer.refreshTokenExpiry({ client }),
+      refreshToken && sha256(refreshToken),
+    );
+    if (!grantId) return this.replayed(code, client, context);
     return {
       client,
       subject: code.subject,
       scopes: code.scopes,
-      binding: {
-        kind: 'new',
-        grantType: this.grantType,
-        grantId: code.grantId,
-        refreshToken: wantsRefreshToken(client, code.scopes),
-        sessionId: code.sessionId,
-        authTime: code.authTime,
-      },
+      binding: { kind: 'existing', grantId, refreshToken, sessionId: code.sessionId, authTime: code.authTime },
       ...(code.claims?.userinfo ? { userinfoClaims: Object.keys(code.claims.userinfo) } : {}),
       grantType: this.grantType,
       remoteAddress: context.remoteAddress,
