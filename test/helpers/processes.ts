@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import { resolve } from 'node:path';
 import { Client } from 'pg';
+import { dropTestDatabase } from './databases';
 import { appendLog, newLogFile, recordSecretSettings, recordSecretsInBody } from './test-run';
 
 /** Helpers that run Gatehouse as real processes (the built dist/), as an operator would. */
@@ -32,12 +33,7 @@ export async function createDatabase(): Promise<{ url: string; drop: () => Promi
   url.pathname = `/${name}`;
   return {
     url: url.toString(),
-    drop: async () => {
-      const dropper = new Client({ connectionString: ADMIN_DATABASE_URL });
-      await dropper.connect();
-      await dropper.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await dropper.end();
-    },
+    drop: () => dropTestDatabase(ADMIN_DATABASE_URL, name),
   };
 }
 

@@ -10,6 +10,7 @@ import { ClientRegistrationResponse, ClientsService } from '../../src/clients/cl
 import { AppConfig, loadConfig } from '../../src/config/configuration';
 import { User } from '../../src/users/user.entity';
 import { UsersService } from '../../src/users/users.service';
+import { dropTestDatabase } from './databases';
 import { newLogFile, recordSecret, recordSecretSettings } from './test-run';
 
 /** Where the test databases are created: a role with CREATEDB on a real PostgreSQL server. */
@@ -201,5 +202,5 @@ function printErrors(logFile: string | undefined): void {
 }
 
 async function dropDatabase(name: string): Promise<void> {
-  await withAdminConnection((client) => client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`));
+  await dropTestDatabase(TEST_DATABASE_URL, name);
 }
