@@ -22,6 +22,8 @@ export class ChangeFeed implements OnApplicationShutdown {
   private readonly logger = new Logger(ChangeFeed.name);
   private readonly listeners = new Map<ChangeTopic, Set<Listener>>();
   private listener: PgClient | undefined;
+  /** A connection is being opened: later subscribers wait for it instead of opening another. */
+  private connecting = false;
   private stopped = false;
   private reconnectTimer: NodeJS.Timeout | undefined;
   /** Whether a listening connection was ever up (a later one must catch up). */
@@ -35,7 +37,7 @@ export class ChangeFeed implements OnApplicationShutdown {
   subscribe(topic: ChangeTopic, listener: Listener): void {
     if (!this.listeners.has(topic)) this.listeners.set(topic, new Set());
     this.listeners.get(topic)!.add(listener);
-    if (this.config.databaseUrl && !this.listener && !this.reconnectTimer) void this.connect();
+    if (this.config.databaseUrl && !this.listener && !this.connecting && !this.reconnectTimer) void this.connect();
   }
 
   /** Announces a change to every instance (including this one). */
@@ -60,6 +62,7 @@ export class ChangeFeed implements OnApplicationShutdown {
   private async connect(): Promise<void> {
     this.reconnectTimer = undefined;
     if (this.stopped) return;
+    this.connecting = true;
     const client = new PgClient({ connectionString: this.config.databaseUrl, connectionTimeoutMillis: 3000, application_name: 'gatehouse-listener' });
     client.on('error', () => this.reconnect(client));
     client.on('end', () => this.reconnect(client));
@@ -83,6 +86,8 @@ export class ChangeFeed implements OnApplicationShutdown {
       this.listened = true;
     } catch {
       this.reconnect(client);
+    } finally {
+      this.connecting = false;
     }
   }
 
