@@ -62,6 +62,9 @@ describe('loadConfig defaults', () => {
       auditFlushIntervalMs: 200,
       auditBufferLimit: 50000,
       maintenanceIntervalSeconds: 60,
+      maintenanceBatchSize: 5000,
+      maintenanceMaxBatches: 20,
+      maintenanceBatchPauseMs: 0,
       sessionTtl: 12 * 3600,
       sessionIdleTtl: 3600,
       authorizationCodeTtl: 60,
@@ -394,6 +397,31 @@ describe('loadConfig rate limits and lockouts', () => {
     ['RATE_LIMIT_SYNC_INTERVAL_MS', '5'],
     ['RATE_LIMIT_SYNC_INTERVAL_MS', '600000'],
   ])('refuses %s=%s with an error naming it', (setting, value) => {
+    expect(configError({ ...base, [setting]: value }).setting).toBe(setting);
+  });
+});
+
+describe('loadConfig expired-row cleanup settings', () => {
+  it('reads MAINTENANCE_INTERVAL, MAINTENANCE_BATCH_SIZE, MAINTENANCE_MAX_BATCHES and MAINTENANCE_BATCH_PAUSE_MS', () => {
+    const config = loadConfig({
+      ...base,
+      MAINTENANCE_INTERVAL: '5m',
+      MAINTENANCE_BATCH_SIZE: '1000',
+      MAINTENANCE_MAX_BATCHES: '50',
+      MAINTENANCE_BATCH_PAUSE_MS: '25',
+    });
+    expect(config).toMatchObject({ maintenanceIntervalSeconds: 300, maintenanceBatchSize: 1000, maintenanceMaxBatches: 50, maintenanceBatchPauseMs: 25 });
+  });
+
+  it.each([
+    ['MAINTENANCE_INTERVAL', '0'],
+    ['MAINTENANCE_BATCH_SIZE', '0'],
+    ['MAINTENANCE_BATCH_SIZE', '100001'],
+    ['MAINTENANCE_BATCH_SIZE', 'many'],
+    ['MAINTENANCE_MAX_BATCHES', '0'],
+    ['MAINTENANCE_BATCH_PAUSE_MS', '-5'],
+    ['MAINTENANCE_BATCH_PAUSE_MS', '60001'],
+  ])('refuses %s=%s', (setting, value) => {
     expect(configError({ ...base, [setting]: value }).setting).toBe(setting);
   });
 });

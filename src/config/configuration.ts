@@ -60,7 +60,14 @@ export abstract class AppConfig {
   abstract readonly auditFlushIntervalMs: number;
   /** Audit events kept in memory while PostgreSQL is unreachable; beyond it the oldest are dropped (and counted). */
   abstract readonly auditBufferLimit: number;
+  /** How often one instance purges expired rows (the cleanup round). */
   abstract readonly maintenanceIntervalSeconds: number;
+  /** Rows deleted per statement (one short transaction) of the cleanup round. */
+  abstract readonly maintenanceBatchSize: number;
+  /** Batches per table per cleanup round; what is left waits for the next round. */
+  abstract readonly maintenanceMaxBatches: number;
+  /** Pause between two batches of the cleanup round, so that it yields to the hot paths. */
+  abstract readonly maintenanceBatchPauseMs: number;
   /** Absolute lifetime of a browser session. */
   abstract readonly sessionTtl: number;
   /** A session unused for this long ends. */
@@ -275,6 +282,9 @@ export function loadConfig(env: Environment = process.env): AppConfig {
     auditFlushIntervalMs: integer(env, 'AUDIT_FLUSH_INTERVAL_MS', 200, 10, 60000),
     auditBufferLimit: integer(env, 'AUDIT_BUFFER_LIMIT', 50000, 100, 10000000),
     maintenanceIntervalSeconds: duration(env, 'MAINTENANCE_INTERVAL', 60, 1),
+    maintenanceBatchSize: integer(env, 'MAINTENANCE_BATCH_SIZE', 5000, 1, 100000),
+    maintenanceMaxBatches: integer(env, 'MAINTENANCE_MAX_BATCHES', 20, 1, 100000),
+    maintenanceBatchPauseMs: integer(env, 'MAINTENANCE_BATCH_PAUSE_MS', 0, 0, 60000),
     sessionTtl: duration(env, 'SESSION_TTL', 12 * 3600, 60),
     sessionIdleTtl: duration(env, 'SESSION_IDLE_TTL', 3600, 60),
     authorizationCodeTtl: Math.min(duration(env, 'AUTHORIZATION_CODE_TTL', 60, 5), 60),

@@ -6,6 +6,7 @@ import { ResourceServers1764200000000 } from './migrations/1764200000000-resourc
 import { SharedRateLimits1764300000000 } from './migrations/1764300000000-shared-rate-limits';
 import { ServerSecrets1764500000000 } from './migrations/1764500000000-server-secrets';
 import { AuditAppendOnly1764400000000 } from './migrations/1764400000000-audit-append-only';
+import { ExpiryIndexes1764600000000 } from './migrations/1764600000000-expiry-indexes';
 
 /** Every migration, in order. Add new ones at the end. */
 export const MIGRATIONS = [
@@ -17,4 +18,5 @@ export const MIGRATIONS = [
   SharedRateLimits1764300000000,
   ServerSecrets1764500000000,
   AuditAppendOnly1764400000000,
+  ExpiryIndexes1764600000000,
 ];
