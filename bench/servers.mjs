@@ -73,7 +73,7 @@ function setCookie(response, name) {
  * page's CSRF token, and the answer (303 back to the authorization endpoint) sets the cookie of
  * a new, signed-in session. Returns that session's Cookie header.
  */
-async function gatehouseSignIn(baseUrl, { client, redirectUri, scope, username, password }) {
+export async function gatehouseSignIn(baseUrl, { client, redirectUri, scope, username, password }) {
   const challenge = createHash('sha256').update(randomBytes(32).toString('base64url')).digest('base64url');
   const query = new URLSearchParams({
     response_type: 'code',

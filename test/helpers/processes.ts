@@ -117,12 +117,18 @@ export interface CliResult {
  * given (passwords) and prints (client secrets) are recorded, and its standard error (its
  * log) goes to a file of the test run, for the log scan after the suite.
  */
-export function runCli(args: string[], env: Record<string, string>, input?: string, cwd = ROOT): Promise<CliResult> {
+export async function runCli(args: string[], env: Record<string, string>, input?: string, cwd = ROOT): Promise<CliResult> {
   recordSecretSettings(env);
   if (input) recordSecretsInBody(input, 'application/json');
-  const logFile = newLogFile('cli');
+  const result = await runScript('dist/cli/main.js', args, env, input, cwd, newLogFile('cli'));
+  recordSecretsInBody(result.stdout, 'application/json');
+  return result;
+}
+
+/** Runs `node <script> ...args` (a path from the repository root) to completion, with optional stdin; its standard error also goes to `logFile`. */
+export function runScript(script: string, args: string[], env: Record<string, string>, input?: string, cwd = ROOT, logFile?: string): Promise<CliResult> {
   return new Promise((resolveRun) => {
-    const child = spawn(process.execPath, [resolve(ROOT, 'dist/cli/main.js'), ...args], {
+    const child = spawn(process.execPath, [resolve(ROOT, script), ...args], {
       cwd,
       env: { PATH: process.env.PATH ?? '', ...env },
       stdio: ['pipe', 'pipe', 'pipe'],
@@ -134,10 +140,7 @@ export function runCli(args: string[], env: Record<string, string>, input?: stri
       stderr += chunk.toString();
       appendLog(logFile, chunk);
     });
-    child.on('exit', (code) => {
-      recordSecretsInBody(stdout, 'application/json');
-      resolveRun({ code, stdout, stderr });
-    });
+    child.on('exit', (code) => resolveRun({ code, stdout, stderr }));
     child.stdin.end(input ?? '');
   });
 }
