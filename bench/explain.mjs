@@ -45,6 +45,11 @@ const SPEC = {
 /** Statements that are not queries of a hot path: transaction control, locks, notifications. */
 const NOT_EXPLAINED = /^\s*(START TRANSACTION|BEGIN|COMMIT|ROLLBACK|SAVEPOINT|RELEASE|SET |SHOW |LISTEN|UNLISTEN|SELECT pg_notify|SELECT pg_(try_)?advisory)/i;
 const normalize = (sql) => sql.replace(/\s+/g, ' ').trim();
+/** A statement in a line: the select list elided, quotes dropped, cut at 100 characters. */
+const brief = (sql) => {
+  const line = sql.replace(/^SELECT .+? FROM /, 'SELECT … FROM ').replace(/"/g, '');
+  return line.length > 100 ? `${line.slice(0, 99)}…` : line;
+};
 
 function freePort() {
   return new Promise((resolve, reject) => {
@@ -370,9 +375,11 @@ async function main() {
     };
   });
   const table = [
-    '| # | hot path (step) | tables: access path (index) | execution | check |',
-    '| ---: | --- | --- | ---: | --- |',
-    ...lines.map((line) => `| ${line.number} | ${line.steps} | ${line.access} | ${line.time} | ${line.verdict} |`),
+    '| # | statement | hot path (step) | tables: access path (index) | execution | check |',
+    '| ---: | --- | --- | --- | ---: | --- |',
+    ...lines.map(
+      (line) => `| ${line.number} | \`${brief(line.entry.sql).replace(/\|/g, '\\|')}\` | ${line.steps} | ${line.access} | ${line.time} | ${line.verdict} |`,
+    ),
   ].join('\n');
   const biggest = Object.entries(tableRows)
     .sort((a, b) => b[1] - a[1])
