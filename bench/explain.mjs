@@ -4,12 +4,13 @@
 // Rather than keeping a copy of the SQL, it runs Gatehouse itself (in this process, over the
 // seeded database) and sends it one request of each hot path — client_credentials, password
 // grant, refresh rotation, refresh-token reuse, introspection, UserInfo, revocation, sign-in,
-// authorization with a live session and remembered consent, session touch, code redemption —
-// plus a deny-list poll. Every statement the server sends to PostgreSQL on the way is captured
-// (a wrapper around pg's Client#query) and, just before it runs, explained on a separate
-// connection: EXPLAIN (ANALYZE, BUFFERS) inside a transaction that is rolled back, so a write is
-// measured against the same rows the server's statement then meets. The cleanup job's purge
-// statements (one batch per table) and the queries its foreign keys run are explained the same way.
+// authorization with a live session and remembered consent, session touch, code redemption,
+// account pages, logout — plus a deny-list poll. Every statement the server sends to PostgreSQL
+// on the way is captured (a wrapper around pg's Client#query) and, the first time each path sends
+// it, explained just before it runs on a separate connection: EXPLAIN (ANALYZE, BUFFERS) inside a
+// transaction that is rolled back, so a write is measured against the same rows the server's
+// statement then meets. The cleanup job's purge statements (one batch per table) and the queries
+// its foreign keys run are explained the same way.
 //
 // A plan fails the check when it reads a table of at least --min-rows rows (planner estimate)
 // with a sequential scan. Output: a summary table on stdout, every plan in
@@ -121,13 +122,10 @@ async function main() {
       return original.call(this, config, values, callback);
     }
     const step = capture.step;
-    const key = normalize(sql);
-    const known = captured.get(key);
-    if (known) {
-      known.steps.add(step);
-      return original.call(this, config, values);
-    }
-    const entry = { steps: new Set([step]), sql: key, params: values ?? [], result: null };
+    // Each statement once per hot path, with the values that path gives it.
+    const key = `${step}\n${normalize(sql)}`;
+    if (captured.has(key)) return original.call(this, config, values);
+    const entry = { steps: new Set([step]), sql: normalize(sql), params: values ?? [], result: null };
     captured.set(key, entry);
     // One explanation at a time on the explaining connection, even if the server sends two statements at once.
     const explained = (explaining = explaining.then(() => explain(explainer, sql, values ?? [])));
