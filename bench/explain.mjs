@@ -5,7 +5,8 @@
 // seeded database) and sends it one request of each hot path — client_credentials, password
 // grant, refresh rotation, refresh-token reuse, introspection, UserInfo, revocation, sign-in,
 // authorization with a live session and remembered consent, session touch, code redemption,
-// account pages, logout — plus a deny-list poll. Every statement the server sends to PostgreSQL
+// account pages, logout — plus a deny-list poll and the background flushes of the rate-limit
+// counters and the audit log. Every statement the server sends to PostgreSQL
 // on the way is captured (a wrapper around pg's Client#query) and, the first time each path sends
 // it, explained just before it runs on a separate connection: EXPLAIN (ANALYZE, BUFFERS) inside a
 // transaction that is rolled back, so a write is measured against the same rows the server's
@@ -138,6 +139,8 @@ async function main() {
   const { createApp } = require(join(root, 'dist/app.factory.js'));
   const { loadConfig } = require(join(root, 'dist/config/configuration.js'));
   const { DenyList } = require(join(root, 'dist/tokens/deny-list.js'));
+  const { SharedCounters } = require(join(root, 'dist/rate-limit/shared-counters.js'));
+  const { AuditLog } = require(join(root, 'dist/audit/audit-log.js'));
   const { purgeStatements } = require(join(root, 'dist/tokens/expired-token-cleanup.js'));
   const { SecretBox } = require(join(root, 'dist/common/secret-box.js'));
 
@@ -155,6 +158,8 @@ async function main() {
     // Background work only when asked for below.
     SYNC_INTERVAL_MS: '600000',
     MAINTENANCE_INTERVAL: '1d',
+    AUDIT_FLUSH_INTERVAL_MS: '60000',
+    RATE_LIMIT_SYNC_INTERVAL_MS: '60000',
   });
   say(`starting Gatehouse on ${s.database}`);
   const app = await createApp(config);
@@ -298,6 +303,13 @@ async function main() {
         await form('/oauth/token', web, { grant_type: 'authorization_code', code, redirect_uri: redirectUri, code_verifier: verifier }),
         200,
       );
+    });
+    // Written in the background, a batch at a time (the timers are slowed down above so that these two do it).
+    await step('rate-limit counters flush (background, per batch)', async () => {
+      await app.get(SharedCounters).flush();
+    });
+    await step('audit log flush (background, per batch)', async () => {
+      await app.get(AuditLog).flush();
     });
     const page = async (path) => {
       const response = await fetch(new URL(path, baseUrl), { headers: { cookie } });

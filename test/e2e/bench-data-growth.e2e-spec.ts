@@ -82,7 +82,9 @@ describe('data-growth benchmark tools on a tiny seed', () => {
     expect(summary).toMatchObject({ complete: true, rows: ROWS, password: 'seed-password-123' });
     expect(summary.database_url).toBe(url);
     expect(summary.key_encryption_key).toMatch(/^[0-9a-f]{64}$/);
-    expect(await counts()).toEqual(ROWS);
+    // Gatehouse's own start for the migrations logs a few audit events (its first signing keys) besides the seeded ones.
+    expect(await seedRows()).toEqual(SEED_ROWS);
+    expect((await counts()).audit_events).toBeGreaterThanOrEqual(ROWS.audit_events);
     for (const table of Object.keys(ROWS)) expect(seeded.stderr).toMatch(new RegExp(`\\[seed\\] ${table} +[\\d,]+ rows +[\\d.]+ s`));
     expect(JSON.parse(readFileSync(join(results, `seed-${database}.json`), 'utf8')).key_encryption_key).toBe(summary.key_encryption_key);
   });
@@ -150,6 +152,7 @@ describe('data-growth benchmark tools on a tiny seed', () => {
       await instance.close();
       // What the sign-in added, so that the seed stays as seeded.
       await query(`DELETE FROM grants WHERE client_id = $1 AND created_at > $2`, [client.client_id, summary.seeded_at]);
+      await query(`DELETE FROM rate_limits WHERE window_start > $1`, [new Date(summary.seeded_at).getTime()]);
     }
     expect(await seedRows()).toEqual(SEED_ROWS);
   });
