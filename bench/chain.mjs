@@ -16,12 +16,24 @@
 //         capture?: { var: param },    //   query parameters to keep for later steps (non-empty)
 //       },
 //       json?: [names],                // a JSON body with these string members
+//       captureJson?: { var: member },  // string members of the JSON body to keep (non-empty)
+//       jwt?: [names],                 // members that must be compact JWS (e.g. a JWT access token)
 //     },
 //   }
 //
 // `{{var}}` in a later step's path or body is replaced by the captured value (URL-encoded).
+//
+// Seeded chains (the refresh-token chain): the load spec gives `seeds`, one object of
+// variables per connection (e.g. { refresh_token }). Each connection starts from its own
+// seed, and the variables a seed names persist from one round trip to the next: a capture of
+// that name replaces the value (the refresh token of the previous response is redeemed by the
+// next request). Other captures last one round trip. Only a seeded chain's first step may use
+// `{{var}}`.
 
 const PLACEHOLDER = /\{\{(\w+)\}\}/g;
+const COMPACT_JWS = /^[\w-]+\.[\w-]+\.[\w-]+$/;
+/** Whether `value` looks like a compact JWS (three base64url parts), e.g. a JWT access token. */
+export const isCompactJws = (value) => typeof value === 'string' && COMPACT_JWS.test(value);
 
 /** Whether `requests` form a chain (at least one step says what it expects). */
 export const isChain = (requests) => requests.some((step) => step.expect !== undefined);
@@ -82,26 +94,32 @@ export function verify(step, status, headers, body) {
       captured[variable] = value;
     }
   }
-  if (expect.json) {
+  if (expect.json || expect.captureJson || expect.jwt) {
     let json;
     try {
       json = JSON.parse(typeof body === 'string' ? body : String(body ?? ''));
     } catch {
       return { problem: 'body is not JSON' };
     }
-    for (const name of expect.json) {
+    const members = [...(expect.json ?? []), ...Object.values(expect.captureJson ?? {})];
+    for (const name of members) {
       if (typeof json?.[name] !== 'string' || json[name] === '') return { problem: `no ${name} in the JSON body` };
     }
+    for (const name of expect.jwt ?? []) {
+      if (!isCompactJws(json?.[name])) return { problem: `${name} is not a JWT` };
+    }
+    for (const [variable, member] of Object.entries(expect.captureJson ?? {})) captured[variable] = json[member];
   }
   return { captured };
 }
 
 /**
- * Runs the chain once with fetch (no redirects followed). Returns null when every step
- * answered as expected, else what went wrong (with the response, to debug the set-up).
+ * Runs the chain once with fetch (no redirects followed), starting from `seed` (a seeded
+ * chain's variables). Returns null when every step answered as expected, else what went
+ * wrong (with the response, to debug the set-up).
  */
-export async function runChainOnce(baseUrl, requests) {
-  let vars = {};
+export async function runChainOnce(baseUrl, requests, seed = {}) {
+  let vars = { ...seed };
   for (const [index, step] of requests.entries()) {
     const path = fill(step.path, vars);
     const body = fill(step.body, vars);

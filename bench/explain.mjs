@@ -25,7 +25,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import pg from 'pg';
 import { basicAuth } from './lib.mjs';
-import { gatehouseSignIn } from './servers.mjs';
+import { authorizeInBrowser, codeRequest, CookieJar, pkce } from './browser.mjs';
 import { SEEDED_DATABASE_SETTINGS, log as tagged, openSeeded, resetToSeed, resultsDir, root, settings } from './seeded-db.mjs';
 
 const say = (...parts) => tagged('explain', ...parts);
@@ -265,8 +265,11 @@ async function main() {
     const redirectUri = webRow.redirect_uri;
     const scope = 'openid profile email';
     let cookie;
-    await step('sign-in (login page, rate limit, user by username, new session)', async () => {
-      cookie = await gatehouseSignIn(baseUrl, { client: web, redirectUri, scope, username: webRow.username, password });
+    await step('sign-in through the authorization endpoint (login page, rate limit, user by username, new session, code)', async () => {
+      const jar = new CookieJar();
+      const query = codeRequest({ client: web, redirectUri, scope, state: 'sign-in', challenge: pkce().challenge });
+      await authorizeInBrowser(`${baseUrl}/oauth/authorize?${query}`, { redirectUri, username: webRow.username, password, jar });
+      cookie = jar.header(['gatehouse_session']);
     });
     const verifier = randomBytes(32).toString('base64url');
     const authorize = async () => {

@@ -1,7 +1,8 @@
 // Shared helpers of the benchmark: child processes (optionally pinned to CPUs),
 // HTTP polling, peak-RSS sampling, throwaway PostgreSQL databases, formatting.
 import { spawn, spawnSync } from 'node:child_process';
-import { createWriteStream, readFileSync, writeFileSync } from 'node:fs';
+import { createWriteStream, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
@@ -16,12 +17,30 @@ export function pinned(cpus, argv) {
   return tasksetAvailable ? ['taskset', '-c', String(cpus), ...argv] : argv;
 }
 
-/** CPU lists for the server and the load generator: separate cores when the machine has two or more. */
+export const cpuCount = () => (typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length);
+
+/**
+ * CPU lists for the server, the load generator and the multi-worker server variants:
+ * separate cores for server and load generator when the machine has two or more; the
+ * variants with several workers get every core (`0-<n-1>`), shared with the load generator.
+ */
 export function cpuPlan(env = process.env) {
-  const count = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
-  if (env.BENCH_PIN === '0') return { server: null, load: null, note: 'pinning disabled (BENCH_PIN=0)' };
-  if (count < 2) return { server: null, load: null, note: `only ${count} CPU: server and load generator share it (results are not comparable)` };
-  return { server: env.BENCH_SERVER_CPUS ?? '0', load: env.BENCH_LOAD_CPUS ?? '1', note: null };
+  const count = cpuCount();
+  if (env.BENCH_PIN === '0') return { server: null, load: null, scale: null, note: 'pinning disabled (BENCH_PIN=0)' };
+  if (count < 2) return { server: null, load: null, scale: null, note: `only ${count} CPU: server and load generator share it (results are not comparable)` };
+  return { server: env.BENCH_SERVER_CPUS ?? '0', load: env.BENCH_LOAD_CPUS ?? '1', scale: env.BENCH_SCALE_CPUS ?? `0-${count - 1}`, note: null };
+}
+
+/** A TCP port that was free a moment ago (for BENCH_PORT=0). */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
 }
 
 /**
@@ -115,22 +134,26 @@ export function parseJsonOutput(stdout) {
   }
 }
 
-/** Polls `url` until it answers 2xx; fails early when `alive()` turns false. */
-export async function waitForHttp(url, { timeoutMs = 60_000, alive = () => true, describe = () => '' } = {}) {
+/** Polls `url` until it answers 2xx (or a status `ready` accepts); fails early when `alive()` turns false. */
+export async function waitForHttp(
+  url,
+  { timeoutMs = 60_000, alive = () => true, describe = () => '', ready = (status) => status >= 200 && status <= 299 } = {},
+) {
   const deadline = Date.now() + timeoutMs;
   let last = 'no answer';
   while (Date.now() < deadline) {
     if (!alive()) throw new Error(`server exited before ${url} answered\n${describe()}`);
     try {
       const response = await fetch(url, { signal: AbortSignal.timeout(2000) });
-      if (response.ok) return;
+      await response.arrayBuffer();
+      if (ready(response.status)) return;
       last = `HTTP ${response.status}`;
     } catch (error) {
       last = error.cause?.code ?? error.message;
     }
     await sleep(150);
   }
-  throw new Error(`${url} did not answer 2xx within ${timeoutMs / 1000} s (last: ${last})\n${describe()}`);
+  throw new Error(`${url} was not ready within ${timeoutMs / 1000} s (last: ${last})\n${describe()}`);
 }
 
 function procStatusKb(pid, field) {
@@ -142,31 +165,70 @@ function procStatusKb(pid, field) {
   }
 }
 
+function childPids(pid) {
+  try {
+    return readdirSync(`/proc/${pid}/task`).flatMap((task) =>
+      readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number),
+    );
+  } catch {
+    return [];
+  }
+}
+
+/** `pid` and its descendants (e.g. a cluster primary and its workers). */
+export function processTree(pid) {
+  const pids = [];
+  const pending = [pid];
+  while (pending.length) {
+    const next = pending.shift();
+    pids.push(next);
+    pending.push(...childPids(next));
+  }
+  return pids;
+}
+
 /**
- * Peak resident memory of `pid` over a window: resets the kernel's high-water mark
- * (VmHWM, via /proc/<pid>/clear_refs) at the start and reads it at the end, and also
- * polls VmRSS in case the reset is not permitted. Returns MiB.
+ * Peak resident memory of `pid` and its descendants (a cluster's primary and workers) over a
+ * window: resets each process's kernel high-water mark (VmHWM, via /proc/<pid>/clear_refs)
+ * when it is first seen and reads it at the end, and also polls VmRSS in case the reset is not
+ * permitted. Several processes: the sum of their high-water marks (an upper bound of the peak
+ * of the sum; exact for one process). Returns MiB.
  */
 export function startRssSampler(pid, intervalMs = 100) {
   if (!pid) return { stop: () => null };
-  let hwmReset = false;
-  try {
-    writeFileSync(`/proc/${pid}/clear_refs`, '5');
-    hwmReset = true;
-  } catch {
-    // older kernel or not permitted: polling only
-  }
-  let maxKb = procStatusKb(pid, 'VmRSS');
-  const timer = setInterval(() => {
-    maxKb = Math.max(maxKb, procStatusKb(pid, 'VmRSS'));
-  }, intervalMs);
+  const seen = new Map(); // pid -> { hwmReset, maxKb }
+  let maxSumKb = 0;
+  const poll = () => {
+    let sum = 0;
+    for (const member of processTree(pid)) {
+      let entry = seen.get(member);
+      if (!entry) {
+        entry = { hwmReset: false, maxKb: 0 };
+        try {
+          writeFileSync(`/proc/${member}/clear_refs`, '5');
+          entry.hwmReset = true;
+        } catch {
+          // older kernel or not permitted: polling only
+        }
+        seen.set(member, entry);
+      }
+      const rss = procStatusKb(member, 'VmRSS');
+      entry.maxKb = Math.max(entry.maxKb, rss);
+      sum += rss;
+    }
+    maxSumKb = Math.max(maxSumKb, sum);
+  };
+  poll();
+  const timer = setInterval(poll, intervalMs);
   timer.unref();
   return {
     stop() {
       clearInterval(timer);
-      maxKb = Math.max(maxKb, procStatusKb(pid, 'VmRSS'));
-      if (hwmReset) maxKb = Math.max(maxKb, procStatusKb(pid, 'VmHWM'));
-      return maxKb ? Math.round((maxKb / 1024) * 10) / 10 : null;
+      poll();
+      let hwmSumKb = 0;
+      for (const [member, entry] of seen) hwmSumKb += entry.hwmReset ? Math.max(entry.maxKb, procStatusKb(member, 'VmHWM')) : entry.maxKb;
+      const kb = Math.max(maxSumKb, hwmSumKb);
+      return kb ? Math.round((kb / 1024) * 10) / 10 : null;
     },
   };
 }
@@ -208,6 +270,28 @@ export async function mapLimit(items, limit, fn) {
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
   return results;
+}
+
+/**
+ * `count` tokens from a token endpoint: POST `params` (e.g. the client_credentials or password
+ * grant) with Basic client auth, 8 at a time; returns the `field` of each answer (all distinct).
+ */
+export async function issueTokens({ baseUrl, tokenPath, client, params, count, field = 'access_token' }) {
+  const authorization = basicAuth(client.id, client.secret);
+  const body = new URLSearchParams(params).toString();
+  const tokens = await mapLimit(Array.from({ length: count }), 8, async () => {
+    const response = await fetch(new URL(tokenPath, baseUrl), {
+      method: 'POST',
+      headers: { authorization, 'content-type': 'application/x-www-form-urlencoded' },
+      body,
+    });
+    const json = await response.json().catch(() => null);
+    if (!response.ok || typeof json?.[field] !== 'string') throw new Error(`token endpoint answered ${response.status} ${JSON.stringify(json)}`);
+    return json[field];
+  });
+  const distinct = new Set(tokens).size;
+  if (distinct !== tokens.length) throw new Error(`expected ${tokens.length} distinct tokens, got ${distinct}`);
+  return tokens;
 }
 
 export function basicAuth(clientId, clientSecret) {

@@ -1,27 +1,49 @@
-// Servers under test. Each entry's start(ctx) brings one server up and returns:
-//   {
-//     pid,        // the server process, for peak-RSS sampling
-//     baseUrl,    // e.g. http://127.0.0.1:3900
-//     endpoints,  // { authorize, token, introspection, resource, jwks, metadata } paths; omit what it lacks
-//     client,     // { id, secret } of a confidential client allowed client_credentials, or null
-//     scope,      // scope to ask for when issuing fixture tokens (optional)
-//     issuer,     // the `iss` it puts in authorization responses (default: baseUrl)
-//     browser,    // when ctx.needs has 'session' (see scenarios.mjs), else null:
-//                 //   { client: { id, secret }, redirectUri, scope, cookie } of a confidential web
-//                 //   client that needs no consent and a browser signed in as a user (`cookie` is
-//                 //   the Cookie header of its session)
-//   }
-// and registers its teardown with ctx.defer(fn) as soon as there is something to undo
-// (run.mjs runs them in reverse order, also on failure and Ctrl-C).
+// Servers under test. Each entry: { description, start(ctx), and optionally
+//   requires: [names]     servers it needs running first (started even when not selected),
+//   scenarios: [names]    the only scenarios it runs (default: every one it supports),
+//   cpus: 'scale'         take the CPU list of the multi-worker variants (default: the server's) }.
 //
-// To add a peer (e.g. panva's oidc-provider, or a bare Fastify route as a baseline),
-// add an entry here with its own endpoints; scenarios it lacks endpoints for are skipped.
-import { createHash, randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+// start(ctx) brings one server up, pinned with pinned(ctx.cpus, argv), registers its teardown
+// with ctx.defer(fn) as soon as there is something to undo (run.mjs runs them in reverse order,
+// also on failure and Ctrl-C), and returns:
+//   {
+//     pid,          // the server process (with its children, e.g. cluster workers), for peak RSS
+//     baseUrl,      // e.g. http://127.0.0.1:3900
+//     issuer,       // the `iss` of its authorization responses (default: baseUrl)
+//     endpoints,    // paths: { authorize, token, introspection, resource, jwks, metadata, discovery, bare };
+//                   //   omit what it lacks: scenarios that need it are skipped
+//     client,       // { id, secret } of a confidential client allowed client_credentials (also the
+//                   //   caller of introspection), or null
+//     scope,        // scope to ask for with client_credentials (optional)
+//     tokens(n),    // n distinct access tokens its `resource` endpoint accepts (optional)
+//     introspectable(n), // n distinct tokens of the kind its introspection endpoint introspects natively
+//     refresh,      // { client, issue(n) }: a confidential client and n fresh refresh tokens of it,
+//                   //   each from its own grant (optional)
+//     browser,      // when ctx.needs has 'session': { client, redirectUri, scope, cookie, redirectStatus? }
+//                   //   of a confidential web client whose consent is given (or not needed), the
+//                   //   Cookie header of a browser signed in as a user, and the status of the
+//                   //   authorization endpoint's redirect with the code (default 302); else null
+//     beforeScenario(scenario), // optional: called before a scenario's fixtures and probe
+//     alive(), tail(), // whether the process still runs, and its last output
+//     profileDir,   // where its CPU profiles go (BENCH_PROFILE=1), else undefined
+//   }
+//
+// ctx: { root, port, cpus, logFile, defer, needs (a Set of what the selected scenarios need from
+// it), started (the servers already started, by name), profileDir (BENCH_PROFILE=1: a folder) }.
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { createDatabase, dropDatabase, log, parseJsonOutput, pinned, runProcess, startProcess, waitForHttp } from './lib.mjs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { authorizeInBrowser, codeRequest, CookieJar, pkce, refreshTokensFromCodes } from './browser.mjs';
+import { createDatabase, dropDatabase, issueTokens, log, parseJsonOutput, pinned, processTree, runProcess, startProcess, waitForHttp } from './lib.mjs';
 
 const DEFAULT_DATABASE_URL = 'postgres://gatehouse:gatehouse@127.0.0.1:5432/gatehouse';
+/** Never contacted: only the Location header of the authorization response is read. */
+const REDIRECT_URI = 'http://127.0.0.1:1/callback';
+const API_SCOPE = 'notes:read notes:write';
+
+/** A server that cannot run in this set-up (e.g. a Gatehouse build without WORKERS): skipped, and the run fails. */
+export class ServerUnavailable extends Error {}
 
 /** The environment of a child: only what it needs, not the caller's whole environment. */
 function baseEnv(extra) {
@@ -30,7 +52,8 @@ function baseEnv(extra) {
   return { ...env, ...extra };
 }
 
-const FORM = 'application/x-www-form-urlencoded';
+const secret = () => randomBytes(32).toString('base64url');
+const suffix = () => randomBytes(4).toString('hex');
 
 /** Runs a `node dist/cli/main.js <args>` command with `input` as JSON on stdin; returns its JSON output. */
 async function cliJson(cli, args, input, { root, env, expect }) {
@@ -49,71 +72,29 @@ async function cliJson(cli, args, input, { root, env, expect }) {
   return result;
 }
 
-/** The value of a hidden form input of an HTML page (entities decoded), or undefined. */
-function hiddenInput(html, name) {
-  const match = new RegExp(`<input[^>]*\\bname="${name}"[^>]*\\bvalue="([^"]*)"`).exec(html);
-  if (!match) return undefined;
-  const entities = { amp: '&', lt: '<', gt: '>', quot: '"', '#39': "'" };
-  return match[1].replace(/&(amp|lt|gt|quot|#39);/g, (_, entity) => entities[entity]);
+/** Waits until `pid` has `count` child processes (cluster workers); false after `timeoutMs`. */
+async function waitForWorkers(pid, count, timeoutMs = 20_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (processTree(pid).length - 1 >= count) return true;
+    await sleep(200);
+  }
+  return false;
 }
 
-/** The value of cookie `name` set by a response, or undefined. */
-function setCookie(response, name) {
-  for (const cookie of response.headers.getSetCookie()) {
-    const [pair] = cookie.split(';');
-    const at = pair.indexOf('=');
-    if (pair.slice(0, at).trim() === name) return pair.slice(at + 1).trim();
-  }
-  return undefined;
-}
-
-/**
- * Signs a browser in the way a person would: the authorization endpoint shows the login page
- * (and sets an anonymous session cookie), the login form is posted with that cookie and the
- * page's CSRF token, and the answer (303 back to the authorization endpoint) sets the cookie of
- * a new, signed-in session. Returns that session's Cookie header.
- */
-export async function gatehouseSignIn(baseUrl, { client, redirectUri, scope, username, password }) {
-  const challenge = createHash('sha256').update(randomBytes(32).toString('base64url')).digest('base64url');
-  const query = new URLSearchParams({
-    response_type: 'code',
-    client_id: client.id,
-    redirect_uri: redirectUri,
-    state: 'sign-in',
-    code_challenge: challenge,
-    code_challenge_method: 'S256',
-    scope,
-  });
-  const page = await fetch(new URL(`/oauth/authorize?${query}`, baseUrl), { redirect: 'manual' });
-  const html = await page.text();
-  const anonymous = setCookie(page, 'gatehouse_session');
-  const csrfToken = hiddenInput(html, 'csrf_token');
-  const returnTo = hiddenInput(html, 'return_to');
-  if (page.status !== 200 || !anonymous || !csrfToken || returnTo === undefined) {
-    throw new Error(`sign-in: expected the login page with a session cookie, got ${page.status} ${html.slice(0, 300)}`);
-  }
-  const login = await fetch(new URL('/login', baseUrl), {
-    method: 'POST',
-    redirect: 'manual',
-    headers: { cookie: `gatehouse_session=${anonymous}`, 'content-type': FORM },
-    body: new URLSearchParams({ csrf_token: csrfToken, return_to: returnTo, username, password }),
-  });
-  const answer = await login.text();
-  const signedIn = setCookie(login, 'gatehouse_session');
-  if (login.status !== 303 || !signedIn || signedIn === anonymous) {
-    throw new Error(`sign-in: expected 303 with a new session cookie, got ${login.status} ${answer.slice(0, 300)}`);
-  }
-  return `gatehouse_session=${signedIn}`;
-}
-
-export const servers = {
-  gatehouse: {
-    description: 'Gatehouse (node dist/main.js, NODE_ENV=production) on PostgreSQL',
-    async start({ root, port, cpus, logFile, defer, needs = new Set() }) {
+/** Gatehouse (node dist/main.js) on PostgreSQL, with `workers` HTTP workers (WORKERS; 1: a single process). */
+function gatehouse({ workers }) {
+  return {
+    description:
+      workers > 1
+        ? `Gatehouse with WORKERS=${workers} (a cluster primary and ${workers} workers), on every core, sharing them with the load generator`
+        : 'Gatehouse (node dist/main.js, NODE_ENV=production) on PostgreSQL',
+    ...(workers > 1 ? { cpus: 'scale', scenarios: ['client_credentials', 'resource_api'] } : {}),
+    async start({ root, port, cpus, logFile, defer, needs, profileDir }) {
       const main = join(root, 'dist/main.js');
       const cli = join(root, 'dist/cli/main.js');
       if (!existsSync(main)) throw new Error(`${main} is missing: run npm run build (npm run bench builds first)`);
-      if (!existsSync(cli)) throw new Error(`${cli} is missing: the benchmark registers its client with the CLI (npm run build)`);
+      if (!existsSync(cli)) throw new Error(`${cli} is missing: the benchmark registers its clients with the CLI (npm run build)`);
 
       // BENCH_GATEHOUSE_DATABASE_URL: run on an existing database (e.g. a seeded one), neither
       // created nor dropped; its signing keys need the KEY_ENCRYPTION_KEY they were sealed with.
@@ -122,7 +103,7 @@ export const servers = {
         log(`using the existing database ${new URL(databaseUrl).pathname.slice(1)}`);
       } else {
         const adminUrl = process.env.BENCH_DATABASE_URL || DEFAULT_DATABASE_URL;
-        const database = `gh_bench_${Date.now()}`;
+        const database = `gh_bench_${Date.now()}_${suffix()}`;
         databaseUrl = await createDatabase(adminUrl, database);
         defer(async () => {
           await dropDatabase(adminUrl, database);
@@ -140,39 +121,73 @@ export const servers = {
         DATABASE_URL: databaseUrl,
         KEY_ENCRYPTION_KEY: process.env.BENCH_KEY_ENCRYPTION_KEY || randomBytes(32).toString('hex'),
         LOG_LEVEL: 'warn',
+        ...(process.env.BENCH_DATABASE_POOL_SIZE ? { DATABASE_POOL_SIZE: process.env.BENCH_DATABASE_POOL_SIZE } : {}),
+        ...(workers > 1 ? { WORKERS: String(workers) } : {}),
       });
 
-      const server = startProcess(pinned(cpus, [process.execPath, main]), { cwd: root, env, logFile });
-      defer(() => server.stop());
+      const node = [process.execPath];
+      if (profileDir) {
+        mkdirSync(profileDir, { recursive: true });
+        node.push('--cpu-prof', `--cpu-prof-dir=${profileDir}`);
+      }
+      const server = startProcess(pinned(cpus, [...node, main]), { cwd: root, env, logFile });
+      defer(() => server.stop(workers > 1 ? 35_000 : 5000));
       await waitForHttp(`${baseUrl}/health`, { alive: server.running, describe: server.tail });
-      log(`gatehouse is up (pid ${server.pid}, ${cpus ? `CPU ${cpus}` : 'unpinned'}, log ${logFile})`);
+      if (workers > 1 && !(await waitForWorkers(server.pid, workers))) {
+        throw new ServerUnavailable(
+          `started with WORKERS=${workers}, Gatehouse runs ${processTree(server.pid).length - 1} worker processes: this build does not support the WORKERS setting`,
+        );
+      }
+      log(`gatehouse is up (pid ${server.pid}${workers > 1 ? ` and ${workers} workers` : ''}, ${cpus ? `CPU ${cpus}` : 'unpinned'}, log ${logFile})`);
 
       const cliOptions = { root, env };
       const registration = await cliJson(
         cli,
         ['clients', 'create'],
-        { client_name: 'bench', grant_types: ['client_credentials'], scope: 'notes:read notes:write' },
+        { client_name: 'bench', grant_types: ['client_credentials'], scope: API_SCOPE },
         { ...cliOptions, expect: ['client_id', 'client_secret'] },
       );
+      const client = { id: registration.client_id, secret: registration.client_secret };
+      const tokenPath = '/oauth/token';
+      const accessTokens = (count) => issueTokens({ baseUrl, tokenPath, client, params: { grant_type: 'client_credentials', scope: API_SCOPE }, count });
+
+      const user = { username: `bench-${suffix()}`, password: secret() };
+      if (needs.has('session') || needs.has('refresh')) {
+        await cliJson(cli, ['users', 'create'], { ...user, email: `${user.username}@example.com`, name: 'Bench' }, { ...cliOptions, expect: ['sub'] });
+      }
 
       let browser = null;
       if (needs.has('session')) {
-        // A user, a confidential web client that skips consent (first party: the consent is
-        // as good as remembered), and a browser signed in as the user.
-        const user = { username: 'bench', password: 'bench-password-123' };
-        await cliJson(cli, ['users', 'create'], user, { ...cliOptions, expect: ['sub'] });
-        const redirectUri = 'http://127.0.0.1:1/callback'; // never contacted: only the Location header is read
+        // A confidential web client that skips consent (first party: the consent is as good as
+        // remembered), and a browser signed in as the user through the login page.
         const scope = 'notes:read';
         const web = await cliJson(
           cli,
           ['clients', 'create'],
-          { client_name: 'bench-web', redirect_uris: [redirectUri], grant_types: ['authorization_code'], scope, first_party: true },
+          { client_name: 'bench-web', redirect_uris: [REDIRECT_URI], grant_types: ['authorization_code'], scope, first_party: true },
           { ...cliOptions, expect: ['client_id', 'client_secret'] },
         );
-        const client = { id: web.client_id, secret: web.client_secret };
-        const cookie = await gatehouseSignIn(baseUrl, { client, redirectUri, scope, ...user });
-        browser = { client, redirectUri, scope, cookie };
-        log(`signed in as ${user.username} for web client ${client.id}`);
+        const webClient = { id: web.client_id, secret: web.client_secret };
+        const jar = new CookieJar();
+        const query = codeRequest({ client: webClient, redirectUri: REDIRECT_URI, scope, state: 'sign-in', challenge: pkce().challenge });
+        await authorizeInBrowser(`${baseUrl}/oauth/authorize?${query}`, { redirectUri: REDIRECT_URI, ...user, jar });
+        browser = { client: webClient, redirectUri: REDIRECT_URI, scope, cookie: jar.header(['gatehouse_session']) };
+        log(`signed in as ${user.username} for web client ${webClient.id}`);
+      }
+
+      let refresh = null;
+      if (needs.has('refresh')) {
+        // A first-party app with the password grant (which also gets refresh_token): each
+        // password grant starts a new grant with its own refresh token.
+        const app = await cliJson(
+          cli,
+          ['clients', 'create'],
+          { client_name: 'bench-app', grant_types: ['password'], scope: 'notes:read', first_party: true },
+          { ...cliOptions, expect: ['client_id', 'client_secret'] },
+        );
+        const appClient = { id: app.client_id, secret: app.client_secret };
+        const params = { grant_type: 'password', username: user.username, password: user.password, scope: 'notes:read' };
+        refresh = { client: appClient, issue: (count) => issueTokens({ baseUrl, tokenPath, client: appClient, params, count, field: 'refresh_token' }) };
       }
 
       return {
@@ -181,17 +196,182 @@ export const servers = {
         issuer: baseUrl,
         endpoints: {
           authorize: '/oauth/authorize',
-          token: '/oauth/token',
+          token: tokenPath,
           introspection: '/oauth/introspect',
           resource: '/api/me',
           jwks: '/.well-known/jwks.json',
           metadata: '/.well-known/oauth-authorization-server',
+          discovery: '/.well-known/openid-configuration',
+          bare: '/health/live',
         },
-        client: { id: registration.client_id, secret: registration.client_secret },
+        client,
+        scope: API_SCOPE,
+        tokens: accessTokens,
+        introspectable: accessTokens,
+        refresh,
         browser,
         alive: server.running,
         tail: server.tail,
+        profileDir,
       };
+    },
+  };
+}
+
+/** Starts bench/peers/<script> with `config` as BENCH_PEER_CONFIG; resolves when `readyPath` answers. */
+async function startPeer({ root, cpus, logFile, defer }, script, config, readyPath, ready) {
+  const baseUrl = `http://127.0.0.1:${config.port}`;
+  const peer = startProcess(pinned(cpus, [process.execPath, join(root, 'bench/peers', script)]), {
+    cwd: root,
+    env: baseEnv({ NODE_ENV: 'production', BENCH_PEER_CONFIG: JSON.stringify(config) }),
+    logFile,
+  });
+  defer(() => peer.stop());
+  await waitForHttp(`${baseUrl}${readyPath}`, { alive: peer.running, describe: peer.tail, ready });
+  log(`${script.replace(/\.mjs$/, '')} is up (pid ${peer.pid}, ${cpus ? `CPU ${cpus}` : 'unpinned'}, log ${logFile})`);
+  return { pid: peer.pid, baseUrl, alive: peer.running, tail: peer.tail };
+}
+
+const jwtHeader = (token) => {
+  try {
+    return JSON.parse(Buffer.from(token.split('.')[0], 'base64url').toString());
+  } catch {
+    return null;
+  }
+};
+
+export const servers = {
+  gatehouse: gatehouse({ workers: 1 }),
+
+  'gatehouse-2w': gatehouse({ workers: 2 }),
+
+  'oidc-provider': {
+    description: "panva's oidc-provider 9, in-memory adapter: ES256 JWT access tokens, opaque ones for introspection",
+    async start(ctx) {
+      const { port, needs } = ctx;
+      const baseUrl = `http://127.0.0.1:${port}`;
+      const audience = `${baseUrl}/api`;
+      const clients = Object.fromEntries(['service', 'introspected', 'web', 'app'].map((role) => [role, { id: `bench-${role}`, secret: secret() }]));
+      const user = { username: 'bench', password: secret() };
+      const peer = await startPeer(
+        ctx,
+        'oidc-provider.mjs',
+        { port, issuer: baseUrl, audience, clients, redirectUri: REDIRECT_URI, user },
+        '/.well-known/openid-configuration',
+      );
+      const tokenPath = '/token';
+      const issued = (client, count) => issueTokens({ baseUrl, tokenPath, client, params: { grant_type: 'client_credentials', scope: API_SCOPE }, count });
+
+      // The work must be what it claims: ES256 JWT access tokens (RFC 9068), opaque ones for introspection.
+      const [jwt] = await issued(clients.service, 1);
+      const header = jwtHeader(jwt);
+      if (header?.alg !== 'ES256' || header?.typ !== 'at+jwt')
+        throw new Error(`oidc-provider: expected an ES256 at+jwt access token, got header ${JSON.stringify(header)}`);
+      const [opaque] = await issued(clients.introspected, 1);
+      if (opaque.includes('.')) throw new Error('oidc-provider: expected an opaque access token for the introspected client');
+
+      const jar = new CookieJar();
+      const authorize = (client, scope) =>
+        authorizeInBrowser(`${baseUrl}/auth?${codeRequest({ client, redirectUri: REDIRECT_URI, scope, state: 'sign-in', challenge: pkce().challenge })}`, {
+          redirectUri: REDIRECT_URI,
+          ...user,
+          jar,
+        });
+
+      // Its development adapter keeps 1,000 entries: under load the browser's session falls out of
+      // it. Before each scenario that needs the session (and for each refresh token), the browser
+      // goes through the authorization endpoint again and signs in when it is asked to.
+      let browser = null;
+      const signIn = async () => {
+        const before = jar.signIns;
+        await authorize(clients.web, 'notes:read');
+        if (browser && jar.signIns > before) log('oidc-provider had forgotten the browser session (its in-memory store is full): signed in again');
+        const cookie = jar.header([...jar.cookies.keys()].filter((name) => name.startsWith('_session')));
+        browser = Object.assign(browser ?? {}, { client: clients.web, redirectUri: REDIRECT_URI, scope: 'notes:read', cookie, redirectStatus: 303 });
+      };
+      if (needs.has('session')) {
+        // Signs in through the login page and consents once; the grant is remembered in the session.
+        await signIn();
+        log(`signed in to oidc-provider for web client ${clients.web.id}`);
+      }
+      let refresh = null;
+      if (needs.has('refresh')) {
+        // offline_access (refresh tokens that outlive the session) needs prompt=consent on every
+        // authorization request: each first refresh token comes from a code of its own, after the
+        // browser has confirmed the consent page again.
+        const options = {
+          authorizePath: '/auth',
+          tokenPath,
+          client: clients.app,
+          redirectUri: REDIRECT_URI,
+          scope: 'notes:read offline_access',
+          jar,
+          user,
+          extra: { prompt: 'consent' },
+        };
+        refresh = { client: clients.app, issue: (count) => refreshTokensFromCodes(baseUrl, options, count) };
+      }
+
+      return {
+        ...peer,
+        issuer: baseUrl,
+        audience,
+        endpoints: {
+          authorize: '/auth',
+          token: tokenPath,
+          introspection: '/token/introspection',
+          jwks: '/jwks',
+          discovery: '/.well-known/openid-configuration',
+        },
+        client: clients.service,
+        scope: API_SCOPE,
+        tokens: (count) => issued(clients.service, count),
+        introspectable: (count) => issued(clients.introspected, count),
+        refresh,
+        browser,
+        beforeScenario: async (scenario) => {
+          if (browser && scenario.needs.includes('session')) await signIn();
+        },
+      };
+    },
+  },
+
+  'jose-resource-server': {
+    description: "a Node.js resource server verifying oidc-provider's ES256 JWT access tokens with jose (JWKS loaded once)",
+    requires: ['oidc-provider'],
+    async start(ctx) {
+      const provider = ctx.started['oidc-provider'];
+      const config = { port: ctx.port, issuer: provider.issuer, audience: provider.audience, jwksUri: `${provider.baseUrl}${provider.endpoints.jwks}` };
+      const peer = await startPeer(ctx, 'jose-resource-server.mjs', config, '/api/me', (status) => status === 401);
+      return { ...peer, endpoints: { resource: '/api/me' }, client: null, tokens: provider.tokens };
+    },
+  },
+
+  'ts-oauth2-server': {
+    description: `@jmondi/oauth2-server 4 on Fastify, in-memory repositories, HS256 JWTs (its JwtService, given the secret as ${process.env.BENCH_TS_OAUTH2_KEY_OBJECT === '1' ? 'a KeyObject' : 'a string'})`,
+    async start(ctx) {
+      const baseUrl = `http://127.0.0.1:${ctx.port}`;
+      const clients = { service: { id: 'bench-service', secret: secret() }, app: { id: 'bench-app', secret: secret() } };
+      const user = { username: 'bench', password: secret() };
+      const config = { port: ctx.port, issuer: baseUrl, clients, user, secretKeyObject: process.env.BENCH_TS_OAUTH2_KEY_OBJECT === '1' };
+      const peer = await startPeer(ctx, 'ts-oauth2-server.mjs', config, '/token', (status) => status === 404);
+      const tokenPath = '/token';
+      const params = { grant_type: 'password', username: user.username, password: user.password, scope: 'notes:read' };
+      return {
+        ...peer,
+        endpoints: { token: tokenPath },
+        client: clients.service,
+        scope: API_SCOPE,
+        refresh: { client: clients.app, issue: (count) => issueTokens({ baseUrl, tokenPath, client: clients.app, params, count, field: 'refresh_token' }) },
+      };
+    },
+  },
+
+  fastify: {
+    description: 'a bare Fastify route (GET / answers {"status":"ok"}): the ceiling of the machine',
+    async start(ctx) {
+      const peer = await startPeer(ctx, 'fastify.mjs', { port: ctx.port }, '/');
+      return { ...peer, endpoints: { bare: '/' }, client: null };
     },
   },
 };
