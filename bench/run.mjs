@@ -177,6 +177,7 @@ function medianRow(rounds) {
 async function main() {
   const startedAt = Date.now();
   const loadBefore = loadavg();
+  const commit = gitCommit(); // the code measured is the code at the start
   const duration = number('BENCH_DURATION', DEFAULTS.duration, 1);
   const allServers = Object.keys(servers);
   const allScenarios = scenarios.map((scenario) => scenario.name);
@@ -312,7 +313,7 @@ async function main() {
     generated_at: new Date(startedAt).toISOString(),
     duration_s: Math.round((Date.now() - startedAt) / 1000),
     command: commandLine(),
-    commit: gitCommit(),
+    commit,
     settings,
     machine: {
       node: process.version,
