@@ -4,7 +4,7 @@
 // run.mjs uses it at the end of a run. On its own, `node bench/report.mjs [latest.json]`
 // (default bench/results/latest.json) regenerates docs/benchmarks.md and docs/benchmarks.svg
 // from a finished run without measuring again.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { markdownTable } from './lib.mjs';
@@ -320,6 +320,7 @@ export function docsMarkdown(latest, { chart }) {
 /** Writes docs/benchmarks.md and its chart from `latest` into `docsDir`. */
 export function writeDocs(latest, docsDir) {
   const chart = 'benchmarks.svg';
+  mkdirSync(docsDir, { recursive: true });
   writeFileSync(
     join(docsDir, chart),
     chartSvg(latest.results, { title: `Gatehouse and peers, ${latest.generated_at.slice(0, 10)}, commit ${latest.commit?.sha?.slice(0, 7) ?? '?'}` }),
