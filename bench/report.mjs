@@ -192,7 +192,15 @@ export function chartSvg(rows, { title }) {
     for (const row of group) {
       const length = Math.max(1, Math.round((throughput(row) / max) * barWidth));
       const color = COLORS[row.server] ?? '#9ca3af';
-      const label = `${fmt.rate(throughput(row))}${row.gatehouse_ratio ? `   Gatehouse ${fmt.x(row.gatehouse_ratio)}` : ''}`;
+      const single =
+        row.server === SCALED
+          ? ratio(
+              row,
+              group.find((other) => other.server === GATEHOUSE),
+            )
+          : null;
+      const note = row.gatehouse_ratio ? ` · Gatehouse ÷ this ${fmt.x(row.gatehouse_ratio)}` : single ? ` · ${fmt.x(single)} of 1 worker` : '';
+      const label = `${fmt.rate(throughput(row))}${note}`;
       parts.push(
         `<text x="${labelWidth - 8}" y="${y + 12}" class="server" text-anchor="end">${xml(row.server)}</text>`,
         `<rect x="${labelWidth}" y="${y}" width="${length}" height="${barHeight}" fill="${color}" rx="2"/>`,
@@ -208,7 +216,7 @@ export function chartSvg(rows, { title }) {
     '<style>.title{font-size:15px;font-weight:600}.scenario{font-size:13px;font-weight:600}.server{font-size:12px}.value{font-size:11px;fill:#374151}.note{font-size:11px;fill:#6b7280}</style>',
     `<rect width="${width}" height="${height}" fill="#ffffff"/>`,
     `<text x="10" y="20" class="title">${xml(title)}</text>`,
-    '<text x="10" y="36" class="note">Median round per server; each scenario is scaled to its own fastest server; ratios are Gatehouse ÷ that server.</text>',
+    '<text x="10" y="36" class="note">Median round per server; each scenario is scaled to its own fastest server.</text>',
     ...parts,
     '</svg>',
     '',

@@ -128,6 +128,17 @@ function gitCommit() {
 
 const loadavg = () => os.loadavg().map((value) => Math.round(value * 100) / 100);
 
+/** Runs the load generator (load.mjs, pinned to the load CPUs) with `spec`; returns its output. */
+async function runLoad(spec) {
+  const { stdout } = await runProcess(pinned(cpuPlan().load, [process.execPath, join(here, 'load.mjs')]), {
+    cwd: root,
+    env: process.env,
+    input: JSON.stringify(spec),
+    timeoutMs: (spec.duration + 60) * 1000,
+  });
+  return stdout;
+}
+
 /** One measured round of one server in one scenario, as a row. */
 function roundRow(scenario, name, round, load, peakRss) {
   return {
@@ -257,20 +268,27 @@ async function main() {
     for (let round = 1; round <= settings.rounds; round++) {
       for (const plan of plans) {
         const { name, server, requests } = plan;
-        const seeds = scenario.seeds ? await scenario.seeds(server, settings.connections * (settings.warmup_s > 0 ? 2 : 1)) : undefined;
         log(
           `${scenario.name} on ${name}, round ${round}/${settings.rounds}: ${settings.warmup_s} s warm-up + ${settings.duration_s} s, ${settings.connections} connections`,
         );
-        const spec = { url: server.baseUrl, connections: settings.connections, duration: settings.duration_s, warmup: settings.warmup_s, requests, seeds };
+        // Warm-up and measurement are separate load generator runs, so that a seeded chain's
+        // seeds are issued just before the run that uses them (a peer that keeps a bounded
+        // in-memory store would otherwise have forgotten them by the end of the warm-up), and
+        // so that the peak RSS covers the measured window only.
+        const spec = async (duration) => ({
+          url: server.baseUrl,
+          connections: settings.connections,
+          duration,
+          warmup: 0,
+          requests,
+          seeds: scenario.seeds ? await scenario.seeds(server, settings.connections) : undefined,
+        });
+        if (settings.warmup_s > 0) await runLoad(await spec(settings.warmup_s));
+        const measurement = await spec(settings.duration_s);
         const rss = startRssSampler(server.pid);
         let stdout;
         try {
-          ({ stdout } = await runProcess(pinned(cpus.load, [process.execPath, join(here, 'load.mjs')]), {
-            cwd: root,
-            env: process.env,
-            input: JSON.stringify(spec),
-            timeoutMs: (settings.duration_s + settings.warmup_s + 60) * 1000,
-          }));
+          stdout = await runLoad(measurement);
         } finally {
           rss.peak = rss.stop();
         }

@@ -140,34 +140,33 @@ function gatehouse({ workers }) {
       }
       log(`gatehouse is up (pid ${server.pid}${workers > 1 ? ` and ${workers} workers` : ''}, ${cpus ? `CPU ${cpus}` : 'unpinned'}, log ${logFile})`);
 
+      // The clients and the user, registered with the CLI (at the same time: each command starts a process).
       const cliOptions = { root, env };
-      const registration = await cliJson(
-        cli,
-        ['clients', 'create'],
-        { client_name: 'bench', grant_types: ['client_credentials'], scope: API_SCOPE },
-        { ...cliOptions, expect: ['client_id', 'client_secret'] },
-      );
-      const client = { id: registration.client_id, secret: registration.client_secret };
+      const register = (metadata) => cliJson(cli, ['clients', 'create'], metadata, { ...cliOptions, expect: ['client_id', 'client_secret'] });
+      const user = { username: `bench-${suffix()}`, password: secret() };
+      const scope = 'notes:read';
+      const [registration, web, app] = await Promise.all([
+        register({ client_name: 'bench', grant_types: ['client_credentials'], scope: API_SCOPE }),
+        // A confidential web client that skips consent (first party: the consent is as good as remembered).
+        needs.has('session')
+          ? register({ client_name: 'bench-web', redirect_uris: [REDIRECT_URI], grant_types: ['authorization_code'], scope, first_party: true })
+          : null,
+        // A first-party app with the password grant (which also gets refresh_token): each
+        // password grant starts a new grant with its own refresh token.
+        needs.has('refresh') ? register({ client_name: 'bench-app', grant_types: ['password'], scope, first_party: true }) : null,
+        needs.has('session') || needs.has('refresh')
+          ? cliJson(cli, ['users', 'create'], { ...user, email: `${user.username}@example.com`, name: 'Bench' }, { ...cliOptions, expect: ['sub'] })
+          : null,
+      ]);
+      const asClient = (result) => ({ id: result.client_id, secret: result.client_secret });
+      const client = asClient(registration);
       const tokenPath = '/oauth/token';
       const accessTokens = (count) => issueTokens({ baseUrl, tokenPath, client, params: { grant_type: 'client_credentials', scope: API_SCOPE }, count });
 
-      const user = { username: `bench-${suffix()}`, password: secret() };
-      if (needs.has('session') || needs.has('refresh')) {
-        await cliJson(cli, ['users', 'create'], { ...user, email: `${user.username}@example.com`, name: 'Bench' }, { ...cliOptions, expect: ['sub'] });
-      }
-
       let browser = null;
-      if (needs.has('session')) {
-        // A confidential web client that skips consent (first party: the consent is as good as
-        // remembered), and a browser signed in as the user through the login page.
-        const scope = 'notes:read';
-        const web = await cliJson(
-          cli,
-          ['clients', 'create'],
-          { client_name: 'bench-web', redirect_uris: [REDIRECT_URI], grant_types: ['authorization_code'], scope, first_party: true },
-          { ...cliOptions, expect: ['client_id', 'client_secret'] },
-        );
-        const webClient = { id: web.client_id, secret: web.client_secret };
+      if (web) {
+        // A browser signed in as the user through the login page.
+        const webClient = asClient(web);
         const jar = new CookieJar();
         const query = codeRequest({ client: webClient, redirectUri: REDIRECT_URI, scope, state: 'sign-in', challenge: pkce().challenge });
         await authorizeInBrowser(`${baseUrl}/oauth/authorize?${query}`, { redirectUri: REDIRECT_URI, ...user, jar });
@@ -176,17 +175,9 @@ function gatehouse({ workers }) {
       }
 
       let refresh = null;
-      if (needs.has('refresh')) {
-        // A first-party app with the password grant (which also gets refresh_token): each
-        // password grant starts a new grant with its own refresh token.
-        const app = await cliJson(
-          cli,
-          ['clients', 'create'],
-          { client_name: 'bench-app', grant_types: ['password'], scope: 'notes:read', first_party: true },
-          { ...cliOptions, expect: ['client_id', 'client_secret'] },
-        );
-        const appClient = { id: app.client_id, secret: app.client_secret };
-        const params = { grant_type: 'password', username: user.username, password: user.password, scope: 'notes:read' };
+      if (app) {
+        const appClient = asClient(app);
+        const params = { grant_type: 'password', username: user.username, password: user.password, scope };
         refresh = { client: appClient, issue: (count) => issueTokens({ baseUrl, tokenPath, client: appClient, params, count, field: 'refresh_token' }) };
       }
 
