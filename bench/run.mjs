@@ -38,7 +38,7 @@ import os from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cpuCount, cpuPlan, freePort, killRunning, log, pinned, runProcess, startRssSampler } from './lib.mjs';
-import { readProfiles, summarize } from './profile.mjs';
+import { profileMarkdown, readProfiles, summarize } from './profile.mjs';
 import { chartSvg, evaluateTargets, gatehouseRatio, GATEHOUSE, resultsTable, scaling, scalingTable, targetsTable, throughput, writeDocs } from './report.mjs';
 import { prepareFixtures, probe, scenarios, unsupported } from './scenarios.mjs';
 import { ServerUnavailable, servers } from './servers.mjs';
@@ -319,6 +319,14 @@ async function main() {
     if (!files.length) log(`warning: no CPU profile in ${profileDir}`);
     profiles = Object.fromEntries(Object.entries(windows).map(([name, list]) => [name, summarize(files, list, { root })]));
     if (files.length) log(`CPU profiles: ${files.map((file) => join(profileDir, file.file)).join(', ')}`);
+    const summaryFile = join(resultsDir, 'profile-summary.md');
+    writeFileSync(
+      summaryFile,
+      Object.entries(profiles)
+        .map(([name, summary]) => `${profileMarkdown(name, GATEHOUSE, summary)}\n`)
+        .join('\n'),
+    );
+    log(`where the time goes, per scenario: ${summaryFile}`);
   }
 
   const targets = evaluateTargets(rows, settings);
