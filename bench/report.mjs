@@ -225,7 +225,8 @@ export function chartSvg(rows, { title }) {
 
 const DESCRIPTIONS = `- **Gatehouse** (\`gatehouse\`): \`node dist/main.js\`, \`NODE_ENV=production\`, \`LOG_LEVEL=warn\`, on a fresh
   PostgreSQL database (or \`BENCH_GATEHOUSE_DATABASE_URL\`), clients and a user created with the CLI.
-  Access tokens are ES256 JWTs (RFC 9068). Introspection verifies its own JWT and checks the deny list.
+  Access tokens are ES256 JWTs (RFC 9068). Introspection checks its JWT as the sample API does
+  (signature, claims, expiry, deny list; no database).
   The refresh chain writes every rotation to PostgreSQL. \`gatehouse-2w\` is the same with \`WORKERS=2\`.
 - **oidc-provider** 9 (panva), default in-memory adapter (an LRU of 1,000 entries, development storage:
   a production adapter such as Redis would add a network round trip): a confidential client with
