@@ -7,6 +7,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import * as prettier from 'prettier';
 import { markdownTable } from './lib.mjs';
 import { profileMarkdown } from './profile.mjs';
 
@@ -74,8 +75,8 @@ export function evaluateTargets(rows, settings) {
   const targets = RATIO_TARGETS.map(({ scenario, over, min, text }) => {
     const ours = find(rows, scenario, GATEHOUSE);
     const theirs = find(rows, ...over);
-    const value = ratio(ours, theirs);
-    if (value === null) return { target: text, scenarios: [scenario], measured: 'not measured', result: 'not measured' };
+    if (!throughput(ours) || !throughput(theirs)) return { target: text, scenarios: [scenario], measured: 'not measured', result: 'not measured' };
+    const value = throughput(ours) / throughput(theirs); // compared unrounded
     const measured = `${value.toFixed(2)}× (${fmt.rate(throughput(ours))} vs ${fmt.rate(throughput(theirs))}/s)`;
     return { target: text, scenarios: [scenario], measured, result: value >= min ? 'met' : 'missed' };
   });
@@ -254,6 +255,7 @@ export function docsMarkdown(latest, { chart }) {
   const profiled = Object.keys(profiles);
   const missedScenarios = new Set(missed.flatMap((target) => target.scenarios));
   const orderedProfiles = [...profiled.filter((name) => missedScenarios.has(name)), ...profiled.filter((name) => !missedScenarios.has(name))];
+  const busy = Math.max(machine.loadavg_start?.[0] ?? 0, machine.loadavg_end?.[0] ?? 0) > machine.cores;
   const loads =
     machine.loadavg_start && machine.loadavg_end ? `${machine.loadavg_start.join(' / ')} before, ${machine.loadavg_end.join(' / ')} after` : 'unknown';
   return [
@@ -278,6 +280,13 @@ export function docsMarkdown(latest, { chart }) {
     `| settings | ${settings.duration_s} s measured after ${settings.warmup_s} s warm-up, ${settings.rounds} rounds (median shown), ${settings.connections} connections, ${settings.tokens} distinct tokens; server on CPU ${settings.server_cpus ?? 'unpinned'}, load generator on CPU ${settings.load_cpus ?? 'unpinned'}, multi-worker variant on CPUs ${settings.scale_cpus ?? 'unpinned'}${settings.profile ? '; CPU profiling on (BENCH_PROFILE=1: Gatehouse runs slower)' : ''} |`,
     ...(unavailable.length ? [`| not run | ${unavailable.map(([name, why]) => `${name}: ${why}`).join('; ')} |`] : []),
     '',
+    ...(busy
+      ? [
+          `**The machine was busy during this run** (load average above its ${machine.cores} cores, other work competing with the pinned`,
+          'servers): the figures are noisy and only show that the suite works; take them again on a quiet machine.',
+          '',
+        ]
+      : []),
     '## Results',
     '',
     resultsTable(latest.results),
@@ -326,21 +335,25 @@ export function docsMarkdown(latest, { chart }) {
   ].join('\n');
 }
 
-/** Writes docs/benchmarks.md and its chart from `latest` into `docsDir`. */
-export function writeDocs(latest, docsDir) {
+/** Writes docs/benchmarks.md and its chart from `latest` into `docsDir` (targets and scaling evaluated again from its results). */
+export async function writeDocs(run, docsDir) {
+  const latest = { ...run, targets: evaluateTargets(run.results, run.settings), scaling: scaling(run.results) };
   const chart = 'benchmarks.svg';
   mkdirSync(docsDir, { recursive: true });
   writeFileSync(
     join(docsDir, chart),
     chartSvg(latest.results, { title: `Gatehouse and peers, ${latest.generated_at.slice(0, 10)}, commit ${latest.commit?.sha?.slice(0, 7) ?? '?'}` }),
   );
-  writeFileSync(join(docsDir, 'benchmarks.md'), docsMarkdown(latest, { chart }));
-  return join(docsDir, 'benchmarks.md');
+  // Formatted as the repository's Prettier settings want it, so that formatting never changes it.
+  const file = join(docsDir, 'benchmarks.md');
+  const options = (await prettier.resolveConfig(file)) ?? {};
+  writeFileSync(file, await prettier.format(docsMarkdown(latest, { chart }), { ...options, parser: 'markdown' }));
+  return file;
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const here = dirname(fileURLToPath(import.meta.url));
   const file = resolve(process.argv[2] ?? join(here, 'results', 'latest.json'));
-  const written = writeDocs(JSON.parse(readFileSync(file, 'utf8')), join(dirname(here), 'docs'));
+  const written = await writeDocs(JSON.parse(readFileSync(file, 'utf8')), join(dirname(here), 'docs'));
   process.stderr.write(`[bench] wrote ${written} from ${file}\n`);
 }

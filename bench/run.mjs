@@ -371,7 +371,7 @@ async function main() {
     settings.duration_s >= DEFAULTS.duration &&
     settings.rounds >= DEFAULTS.rounds;
   const docs = process.env.BENCH_DOCS === '1' || (process.env.BENCH_DOCS !== '0' && full);
-  if (docs) log(`wrote ${writeDocs(latest, join(root, 'docs'))}`);
+  if (docs) log(`wrote ${await writeDocs(latest, join(root, 'docs'))}`);
 
   const failing = rows.filter((row) => row.errors > 0 || row.non2xx > 0 || row.unexpected > 0);
   if (failing.length && process.env.BENCH_ALLOW_ERRORS !== '1') {
