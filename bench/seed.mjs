@@ -214,7 +214,7 @@ const LOADS = {
     sql: `INSERT INTO rate_limits (key, window_start, hits, expires_at)
           SELECT CASE WHEN h % 3 = 0 THEN 'token-client:' || pg_temp.seed_client_id(pg_temp.seed_pick_client(h, $5))
                       WHEN h % 3 = 1 THEN 'token-address:10.' || (n >> 16 & 255) || '.' || (n >> 8 & 255) || '.' || (n & 255)
-                      ELSE 'login:10.' || (n >> 16 & 255) || '.' || (n >> 8 & 255) || '.' || (n & 255) END || ':' || n,
+                      ELSE 'login:10.' || (n >> 16 & 255) || '.' || (n >> 8 & 255) || '.' || (n & 255) END || ':seed-' || n,
             w, (1 + h / 100000 % 30)::integer, timestamptz 'epoch' + (w + 60000) * interval '1 millisecond'
           FROM generate_series($1::bigint, $2::bigint) n,
             LATERAL (SELECT pg_temp.seed_rand(n, 91) AS h OFFSET 0) r,

@@ -174,7 +174,8 @@ export async function resetToSeed(url, seededAt) {
     await run('sessions', `DELETE FROM sessions WHERE expires_at > $1::timestamptz + interval '12 hours' AND created_at > $1`, [since]);
     await run('revocations', `DELETE FROM revocations WHERE created_at > $1`, [since]);
     // audit_events is append-only: what the benchmark logged stays.
-    await run('rate_limits', `DELETE FROM rate_limits WHERE window_start > $1`, [since.getTime()]);
+    // A window that started before the seed was taken can hold new counters too; seeded keys end in :seed-<n>.
+    await run('rate_limits', `DELETE FROM rate_limits WHERE window_start >= $1 AND key NOT LIKE '%:seed-%'`, [Math.floor(since.getTime() / 60_000) * 60_000]);
     await run('backchannel_logout_deliveries', `DELETE FROM backchannel_logout_deliveries WHERE created_at > $1`, [since]);
     await run('notes', `DELETE FROM notes`, []);
     // Their consents and sessions go with them (ON DELETE CASCADE).
