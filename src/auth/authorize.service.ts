@@ -4,7 +4,8 @@ import { AuditLog } from '../audit/audit-log';
 import { AppConfig } from '../config/configuration';
 import { Client } from '../clients/client.entity';
 import { ClientsService } from '../clients/clients.service';
-import { OAuthError } from '../common/oauth-error';
+import { MAX_PARAMETER_COUNT, MAX_PARAMETER_LENGTH } from '../common/form';
+import { describable, OAuthError } from '../common/oauth-error';
 import { ConsentsService } from '../sessions/consents.service';
 import { Session } from '../sessions/session.entity';
 import { SessionsService } from '../sessions/sessions.service';
@@ -67,7 +68,6 @@ export function normaliseResponseType(value: string): string {
 }
 const RESPONSE_MODES = new Set<ResponseMode>(['query', 'fragment', 'form_post']);
 const CODE_CHALLENGE = /^[A-Za-z0-9\-._~]{43,128}$/;
-const MAX_PARAMETER_LENGTH = 4096;
 
 class RedirectableError extends Error {
   constructor(
@@ -183,8 +183,12 @@ export class AuthorizeService {
 
     try {
       if (repeated.length > 0) throw new RedirectableError('invalid_request', `parameter ${repeated[0]} is repeated`);
+      if (Object.keys(raw).length > MAX_PARAMETER_COUNT) throw new RedirectableError('invalid_request', `too many parameters (at most ${MAX_PARAMETER_COUNT})`);
       const tooLong = Object.keys(params).find((name) => params[name].length > MAX_PARAMETER_LENGTH);
       if (tooLong) throw new RedirectableError('invalid_request', `parameter ${tooLong} is too long`);
+      // PostgreSQL text cannot hold a NUL (nonce, claims and scopes are stored with the code).
+      const withNul = Object.keys(params).find((name) => params[name].includes('\u0000'));
+      if (withNul) throw new RedirectableError('invalid_request', `parameter ${withNul} contains a NUL character`);
       if (requestedMode !== undefined && !RESPONSE_MODES.has(requestedMode))
         throw new RedirectableError('invalid_request', 'response_mode must be query, fragment or form_post');
       if (!responseType) throw new RedirectableError('invalid_request', 'response_type is required');
@@ -334,8 +338,9 @@ export class AuthorizeService {
     return `${createHash('sha256').update(`${request.client.clientId} ${origin} ${opbs} ${salt}`).digest('base64url')}.${salt}`;
   }
 
+  /** An error back to the client; the description kept to RFC 6749 §4.1.2.1's characters (it may quote the request). */
   private errorResponse(request: Pick<AuthorizationRequest, 'redirectUri' | 'responseMode' | 'state'>, error: string, description: string): AuthorizeOutcome {
-    return this.respond(request, { error, error_description: description });
+    return this.respond(request, { error, error_description: describable(description) });
   }
 
   /** The response to the client, in its response mode, with `state` and the RFC 9207 `iss`. */

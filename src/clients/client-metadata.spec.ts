@@ -5,6 +5,7 @@ import {
   DEFAULT_CLIENT_SCOPE,
   MAX_CLIENT_ACCESS_TOKEN_TTL,
   MAX_CLIENT_REFRESH_TOKEN_TTL,
+  MAX_LIST_ITEMS,
   isLoopbackHost,
   parseScope,
   validateClientMetadata,
@@ -152,6 +153,14 @@ describe('validateClientMetadata redirect URIs', () => {
     invalidMetadata({ redirect_uris: REDIRECT }, 'redirect_uris');
     invalidMetadata({ redirect_uris: [''] }, 'redirect_uris');
     invalidMetadata({ redirect_uris: [42] }, 'redirect_uris');
+  });
+
+  it('accepts at most 100 redirect URIs, and as many values in every other list (found by fuzzing: 3,000 were stored)', () => {
+    const uris = (count: number) => Array.from({ length: count }, (_, index) => `${REDIRECT}/${index}`);
+    expect(validate({ redirect_uris: uris(MAX_LIST_ITEMS) }).redirectUris).toHaveLength(100);
+    invalidMetadata({ redirect_uris: uris(MAX_LIST_ITEMS + 1) }, 'at most 100');
+    invalidMetadata({ ...minimal, contacts: Array.from({ length: 101 }, () => 'ops@example.com') }, 'contacts');
+    invalidMetadata({ ...minimal, jwks: { keys: Array.from({ length: 101 }, () => ({ kty: 'EC' })) } }, 'jwks');
   });
 });
 

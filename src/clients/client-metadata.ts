@@ -55,6 +55,9 @@ export interface ClientRegistration {
 const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/;
 const CLIENT_ID = /^[A-Za-z0-9._~-]{1,128}$/;
 
+/** Whether a value has the syntax of a client id (chosen ones are checked against it; generated ones are base64url). */
+export const isClientIdSyntax = (value: string): boolean => CLIENT_ID.test(value);
+
 const invalidMetadata = (description: string) => new OAuthError('invalid_client_metadata', description);
 const invalidRedirectUri = (description: string) => new OAuthError('invalid_redirect_uri', description);
 
@@ -73,12 +76,16 @@ function isAbsoluteUri(value: string): boolean {
   return /^[A-Za-z][A-Za-z0-9+.-]*:\S+$/.test(value);
 }
 
+/** Most values a list field (redirect_uris, contacts, ...) or a JWK Set may hold. */
+export const MAX_LIST_ITEMS = 100;
+
 function stringArray(input: Record<string, unknown>, name: string): string[] | undefined {
   const value = input[name];
   if (value === undefined || value === null) return undefined;
   if (!Array.isArray(value) || value.some((item) => typeof item !== 'string' || item.length === 0 || item.length > 2000)) {
     throw invalidMetadata(`${name} must be an array of non-empty strings`);
   }
+  if (value.length > MAX_LIST_ITEMS) throw invalidMetadata(`${name} may hold at most ${MAX_LIST_ITEMS} values`);
   return [...new Set(value as string[])];
 }
 
@@ -133,6 +140,7 @@ function validateJwks(value: unknown): void {
   if (typeof value !== 'object' || value === null || !Array.isArray((value as { keys?: unknown }).keys)) {
     throw invalidMetadata('jwks must be a JSON Web Key Set: {"keys": [...]}');
   }
+  if ((value as { keys: unknown[] }).keys.length > MAX_LIST_ITEMS) throw invalidMetadata(`jwks may hold at most ${MAX_LIST_ITEMS} keys`);
   for (const key of (value as { keys: unknown[] }).keys) {
     if (typeof key !== 'object' || key === null || typeof (key as { kty?: unknown }).kty !== 'string') {
       throw invalidMetadata('every key in jwks needs a kty');

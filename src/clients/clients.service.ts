@@ -9,7 +9,7 @@ import { ChangeFeed } from '../database/change-feed';
 import { sealingContext } from '../secrets/sealed-columns';
 import { Client } from './client.entity';
 import { checkSectorIdentifier } from './sector-identifier';
-import { ClientRegistration, validateClientMetadata } from './client-metadata';
+import { ClientRegistration, isClientIdSyntax, validateClientMetadata } from './client-metadata';
 
 /** RFC 7591 §3.2.1 registration response. `client_secret` appears only when just generated. */
 export type ClientRegistrationResponse = Record<string, unknown> & { client_id: string };
@@ -65,6 +65,8 @@ export class ClientsService implements OnModuleInit {
 
   /** The client with this id, from the cache when fresh. */
   async find(clientId: string): Promise<Client | null> {
+    // No client has another id: no lookup (or cache entry) for what a client sent as garbage.
+    if (!isClientIdSyntax(clientId)) return null;
     const cached = this.cache.get(clientId);
     const now = Date.now();
     if (cached && cached.until > now) return cached.client;

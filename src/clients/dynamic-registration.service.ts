@@ -6,6 +6,7 @@ import { constantTimeEqual, randomToken, sha256 } from '../common/crypto';
 import { OAuthError } from '../common/oauth-error';
 import { AppConfig } from '../config/configuration';
 import { enforce, RateLimits } from '../rate-limit/rate-limits';
+import { isClientIdSyntax } from './client-metadata';
 import { ClientRegistrationResponse, ClientsService } from './clients.service';
 import { bearerToken, untrustedMetadata, updateRequestMetadata } from './registration-policy';
 
@@ -130,7 +131,10 @@ export class DynamicRegistrationService {
    */
   private async authenticate(clientId: string, authorization: string | undefined): Promise<string> {
     const presented = bearerToken(authorization);
-    const rows: { hash: string | null }[] = await this.db.query(`SELECT registration_access_token_hash AS hash FROM clients WHERE client_id = $1`, [clientId]);
+    // An id no client can have (a NUL, say, which PostgreSQL would refuse) is simply unknown.
+    const rows: { hash: string | null }[] = isClientIdSyntax(clientId)
+      ? await this.db.query(`SELECT registration_access_token_hash AS hash FROM clients WHERE client_id = $1`, [clientId])
+      : [];
     const stored = rows[0]?.hash ?? null;
     const matches = constantTimeEqual(sha256(presented ?? ''), stored ?? NO_TOKEN_HASH);
     if (!matches || stored === null || presented === undefined) throw this.invalidToken();

@@ -99,6 +99,22 @@ describe('toOAuthError', () => {
   });
 
   it.each([
+    ['22021 (a NUL in a text parameter)', pgError('22021', 'invalid byte sequence for encoding "UTF8": 0x00')],
+    ['22P05 (\\u0000 in jsonb)', pgError('22P05', 'unsupported Unicode escape sequence')],
+    ['22P02 (a malformed uuid)', pgError('22P02', 'invalid input syntax for type uuid: "x"')],
+    ['54001 (jsonb nested too deep)', pgError('54001', 'stack depth limit exceeded')],
+    [
+      'a TypeORM QueryFailedError wrapping 22021',
+      Object.assign(new Error('invalid byte sequence'), { name: 'QueryFailedError', driverError: pgError('22021') }),
+    ],
+  ])('answers a PostgreSQL data exception only input causes, %s, with 400 invalid_request (found by fuzzing: 500)', (_, error) => {
+    const { oauth, unexpected } = toOAuthError(error);
+    expect(oauth).toMatchObject({ code: 'invalid_request', status: 400 });
+    expect(oauth.description).not.toMatch(/UTF8|uuid|stack/);
+    expect(unexpected).toBe(false);
+  });
+
+  it.each([
     ['a TypeError', new TypeError("Cannot read properties of undefined (reading 'secretHash')")],
     ['a pg unique violation', pgError('23505', 'duplicate key value violates unique constraint "clients_pkey"')],
     ['a Fastify-like 5xx error', fastifyError(500, 'internal detail', 'FST_ERR_SOMETHING')],
@@ -140,6 +156,14 @@ function fakeReply(): { reply: FastifyReply; sent: FakeReply } {
   };
   return { reply: reply as unknown as FastifyReply, sent };
 }
+
+describe('OAuthError.toJSON', () => {
+  it('keeps error_description to RFC 6749 §5.2 characters, whatever the description quotes (found by fuzzing)', () => {
+    const error = new OAuthError('invalid_request', 'parameter "é\\\u0000\u{1f600}" is repeated');
+    expect(error.toJSON().error_description).toBe("parameter '?/??' is repeated");
+    expect(error.toJSON().error_description).toMatch(/^[\x20-\x21\x23-\x5B\x5D-\x7E]*$/);
+  });
+});
 
 describe('sendOAuthError', () => {
   it('writes RFC 6749 §5.2 JSON with the status, no-store and the extra headers', () => {
@@ -185,6 +209,14 @@ describe('OAuthErrorFilter', () => {
     new OAuthErrorFilter().catch(new OAuthError('invalid_grant', 'refresh token is invalid'), host(reply));
     expect(logged).not.toHaveBeenCalled();
     expect(warned).not.toHaveBeenCalled();
+    expect(sent.statusCode).toBe(400);
+  });
+
+  it('warns (with the SQLSTATE only) about input the database refused, and answers 400', () => {
+    const { reply, sent } = fakeReply();
+    new OAuthErrorFilter().catch(pgError('22021', 'invalid byte sequence for encoding "UTF8": 0x00 secret-value'), host(reply));
+    expect(warned).toHaveBeenCalledWith('input the database cannot hold (SQLSTATE 22021)');
+    expect(logged).not.toHaveBeenCalled();
     expect(sent.statusCode).toBe(400);
   });
 

@@ -28,6 +28,19 @@ function isDatabaseUnavailable(error: unknown): boolean {
   );
 }
 
+/**
+ * PostgreSQL data exceptions that only input can cause: a NUL character or a broken
+ * Unicode escape (text and jsonb cannot hold them), a malformed value for a typed column,
+ * a number out of range, a value nested too deep. The request is at fault: 400, not 500.
+ */
+const UNPROCESSABLE_INPUT_CODES = new Set(['22001', '22003', '22021', '22P02', '22P05', '54001']);
+
+function unprocessableInputCode(error: unknown): string | undefined {
+  const candidate = error as { code?: string; driverError?: { code?: string } };
+  const code = candidate?.driverError?.code ?? candidate?.code;
+  return code && UNPROCESSABLE_INPUT_CODES.has(code) ? code : undefined;
+}
+
 /** Maps anything thrown to an OAuthError: the one shape every client sees. */
 export function toOAuthError(error: unknown): { oauth: OAuthError; unexpected: boolean } {
   if (error instanceof OAuthError) return { oauth: error, unexpected: false };
@@ -45,6 +58,9 @@ export function toOAuthError(error: unknown): { oauth: OAuthError; unexpected: b
       oauth: new OAuthError(CODE_BY_STATUS[statusCode] ?? 'invalid_request', (error as Error).message || 'the request was refused', statusCode),
       unexpected: false,
     };
+  }
+  if (unprocessableInputCode(error)) {
+    return { oauth: new OAuthError('invalid_request', 'a parameter holds a value that cannot be processed (such as a NUL character)'), unexpected: false };
   }
   if (isDatabaseUnavailable(error)) {
     return {
@@ -76,6 +92,7 @@ export class OAuthErrorFilter implements ExceptionFilter {
     const { oauth, unexpected } = toOAuthError(error);
     if (unexpected) this.logger.error((error as Error)?.stack ?? String(error));
     else if (oauth.status === 503) this.logger.warn(`database unavailable: ${(error as Error).message}`);
+    else if (unprocessableInputCode(error)) this.logger.warn(`input the database cannot hold (SQLSTATE ${unprocessableInputCode(error)})`);
     sendOAuthError(host.switchToHttp().getResponse<FastifyReply>(), oauth);
   }
 }

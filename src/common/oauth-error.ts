@@ -24,6 +24,18 @@ export type OAuthErrorCode =
   | 'server_error'
   | 'temporarily_unavailable';
 
+/**
+ * RFC 6749 §5.2: error_description is %x20-21 / %x23-5B / %x5D-7E. Descriptions may quote
+ * what the client sent (a parameter name, a parser's message): quotes and backslashes
+ * become apostrophes and slashes, anything else outside the set a question mark.
+ */
+export function describable(description: string): string {
+  return description
+    .replace(/"/g, "'")
+    .replace(/\\/g, '/')
+    .replace(/[^\x20-\x7E]/gu, '?');
+}
+
 export class OAuthError extends Error {
   constructor(
     readonly code: OAuthErrorCode,
@@ -36,8 +48,9 @@ export class OAuthError extends Error {
     this.name = 'OAuthError';
   }
 
+  /** The RFC 6749 §5.2 body; the description kept to the characters the RFC allows in it. */
   toJSON(): { error: OAuthErrorCode; error_description: string } {
-    return { error: this.code, error_description: this.description };
+    return { error: this.code, error_description: describable(this.description) };
   }
 }
 

@@ -53,6 +53,8 @@ export function parseClaimsRequest(raw: string | undefined): ClaimsRequest | und
   try {
     const parsed = JSON.parse(raw) as unknown;
     if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return new Error('claims must be a JSON object');
+    // Stored as jsonb with the authorization code, which holds neither \u0000 nor a lone surrogate.
+    if (/\\u0000|\\ud[89a-f][0-9a-f]{2}/i.test(JSON.stringify(parsed))) return new Error('claims holds a NUL character or a lone surrogate');
     const request = parsed as Record<string, unknown>;
     for (const member of ['userinfo', 'id_token']) {
       const value = request[member];

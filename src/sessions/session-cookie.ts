@@ -9,13 +9,22 @@ export const SESSION_COOKIE = 'gatehouse_session';
  */
 export const BROWSER_STATE_COOKIE = 'gatehouse_browser_state';
 
+/** A cookie value percent-decoded; a broken escape (the cookie was not ours) names no session. */
+function decodeCookieValue(value: string): string | undefined {
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    return undefined;
+  }
+}
+
 /** The session cookie's value from the Cookie header, if present. */
 export function readSessionCookie(request: FastifyRequest): string | undefined {
   const header = request.headers.cookie;
   if (!header) return undefined;
   for (const part of header.split(';')) {
     const [name, ...rest] = part.trim().split('=');
-    if (name === SESSION_COOKIE) return decodeURIComponent(rest.join('='));
+    if (name === SESSION_COOKIE) return decodeCookieValue(rest.join('='));
   }
   return undefined;
 }
