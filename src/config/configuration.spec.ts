@@ -80,6 +80,9 @@ describe('loadConfig defaults', () => {
       registrationInitialAccessToken: undefined,
       registrationRateLimit: 20,
       logoutRevokesOfflineAccess: false,
+      requestTimeout: 30,
+      headersTimeout: 10,
+      keepAliveTimeout: 72,
     });
   });
 
@@ -423,5 +426,31 @@ describe('loadConfig expired-row cleanup settings', () => {
     ['MAINTENANCE_BATCH_PAUSE_MS', '60001'],
   ])('refuses %s=%s', (setting, value) => {
     expect(configError({ ...base, [setting]: value }).setting).toBe(setting);
+  });
+});
+
+describe('loadConfig timeouts against slow clients', () => {
+  it('reads REQUEST_TIMEOUT, HEADERS_TIMEOUT and KEEP_ALIVE_TIMEOUT as durations', () => {
+    expect(loadConfig({ ...base, REQUEST_TIMEOUT: '2m', HEADERS_TIMEOUT: '20s', KEEP_ALIVE_TIMEOUT: '5' })).toMatchObject({
+      requestTimeout: 120,
+      headersTimeout: 20,
+      keepAliveTimeout: 5,
+    });
+  });
+
+  it('lowers the default HEADERS_TIMEOUT to a shorter REQUEST_TIMEOUT', () => {
+    expect(loadConfig({ ...base, REQUEST_TIMEOUT: '3' })).toMatchObject({ requestTimeout: 3, headersTimeout: 3 });
+  });
+
+  it.each([
+    ['REQUEST_TIMEOUT', { REQUEST_TIMEOUT: '0' }],
+    ['REQUEST_TIMEOUT', { REQUEST_TIMEOUT: 'soon' }],
+    ['HEADERS_TIMEOUT', { HEADERS_TIMEOUT: '0' }],
+    ['HEADERS_TIMEOUT', { REQUEST_TIMEOUT: '5', HEADERS_TIMEOUT: '6' }],
+    ['KEEP_ALIVE_TIMEOUT', { KEEP_ALIVE_TIMEOUT: '0' }],
+  ])('refuses %s in %o', (setting, env) => {
+    const error = configError({ ...base, ...env });
+    expect(error.setting).toBe(setting);
+    expect(error.message.split('\n')).toHaveLength(1);
   });
 });

@@ -99,6 +99,12 @@ export abstract class AppConfig {
   abstract readonly logoutRevokesOfflineAccess: boolean;
   /** PEM private key of the sample API, to decrypt access tokens encrypted for it (SAMPLE_API_DECRYPTION_KEY, a file). */
   abstract readonly sampleApiDecryptionKey: string | undefined;
+  /** Seconds a client has to send a whole request, head and body; slower ones get 408 (REQUEST_TIMEOUT). */
+  abstract readonly requestTimeout: number;
+  /** Seconds a client has to send the request line and headers, counted from when it connects (HEADERS_TIMEOUT). */
+  abstract readonly headersTimeout: number;
+  /** Seconds an idle keep-alive connection stays open between requests (KEEP_ALIVE_TIMEOUT). */
+  abstract readonly keepAliveTimeout: number;
 }
 
 const DURATION = /^(\d+)\s*(s|m|h|d)?$/;
@@ -218,6 +224,15 @@ function initialAccessToken(env: Environment): string | undefined {
   return raw;
 }
 
+/** REQUEST_TIMEOUT and HEADERS_TIMEOUT: the headers are part of the request, so their limit cannot be the longer one. */
+function requestTimeouts(env: Environment): { requestTimeout: number; headersTimeout: number } {
+  const requestTimeout = duration(env, 'REQUEST_TIMEOUT', 30, 1);
+  const headersTimeout = duration(env, 'HEADERS_TIMEOUT', Math.min(10, requestTimeout), 1);
+  if (headersTimeout > requestTimeout)
+    throw new ConfigError('HEADERS_TIMEOUT', `must not exceed REQUEST_TIMEOUT (${requestTimeout} seconds), got ${headersTimeout} seconds`);
+  return { requestTimeout, headersTimeout };
+}
+
 function privateKeyFile(env: Environment, name: string): string | undefined {
   const path = env[name]?.trim();
   if (!path) return undefined;
@@ -301,5 +316,7 @@ export function loadConfig(env: Environment = process.env): AppConfig {
     registrationRateLimit: integer(env, 'REGISTRATION_RATE_LIMIT', 20, 0, 1_000_000_000),
     logoutRevokesOfflineAccess: boolean(env, 'LOGOUT_REVOKES_OFFLINE_ACCESS', false),
     sampleApiDecryptionKey: privateKeyFile(env, 'SAMPLE_API_DECRYPTION_KEY'),
+    ...requestTimeouts(env),
+    keepAliveTimeout: duration(env, 'KEEP_ALIVE_TIMEOUT', 72, 1),
   };
 }
