@@ -56,6 +56,29 @@ const RESPONSE_TYPES = [
 const ENTITIES: Record<string, string> = { quot: '"', '#39': "'", lt: '<', gt: '>', amp: '&' };
 const unescapeHtml = (value: string) => value.replace(/&(quot|#39|lt|gt|amp);/g, (_, name: string) => ENTITIES[name]);
 
+/**
+ * A query string's pairs as the server's parser reads them: `+` is a space, and a value
+ * that does not percent-decode is kept as it was sent (URLSearchParams would turn it into
+ * U+FFFD, and the echoed state would seem changed).
+ */
+function queryPairs(query: string): [string, string][] {
+  const decode = (part: string) => {
+    const spaced = part.replace(/\+/g, ' ');
+    try {
+      return decodeURIComponent(spaced);
+    } catch {
+      return spaced;
+    }
+  };
+  return query
+    .split('&')
+    .filter((pair) => pair !== '')
+    .map((pair) => {
+      const equals = pair.indexOf('=');
+      return equals < 0 ? [decode(pair), ''] : [decode(pair.slice(0, equals)), decode(pair.slice(equals + 1))];
+    });
+}
+
 /** Property-based fuzzing of the authorization endpoint (RFC 6749 §3.1, §4.1.1, §4.2.1; OpenID Connect Core §3). */
 describe('fuzz: authorization endpoint', () => {
   const getWorld = useFuzzWorld();
@@ -253,12 +276,12 @@ describe('fuzz: authorization endpoint', () => {
           };
           const { response, context, preflight } = await exchange(world.fuzzer, request);
           if (preflight) return;
-          const form = new Map<string, string[]>();
-          const parsed = asForm
+          const parsed: [string, string][] = asForm
             ? /^application\/x-www-form-urlencoded/i.test(contentType ?? '')
-              ? new URLSearchParams(encoded)
-              : new URLSearchParams()
-            : new URL(request.target, world.issuer).searchParams;
+              ? [...new URLSearchParams(encoded)]
+              : []
+            : queryPairs(request.target.slice(request.target.indexOf('?') + 1));
+          const form = new Map<string, string[]>();
           for (const [name, value] of parsed) if (value !== '') form.set(name, [...(form.get(name) ?? []), value]);
           checkAnswer(request, response, form, context);
         },

@@ -145,7 +145,8 @@ describe('fuzz: token endpoint', () => {
             body: form,
             transport: via,
           };
-          expect(authenticatedClient(request, world.known)).toBeUndefined();
+          // (An empty client_secret is no secret: client_id alone is then a public client's right authentication.)
+          fc.pre(authenticatedClient(request, world.known) === undefined);
           const { response, context } = await exchange(world.fuzzer, request);
           expect(response.status, context).not.toBe(200);
           expectClientEndpointError(request, response, ['invalid_client', 'invalid_request', 'unauthorized_client']);

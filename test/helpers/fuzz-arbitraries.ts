@@ -634,5 +634,17 @@ export function bearerPresentation(tokens: readonly FuzzToken[]): fc.Arbitrary<B
 export function namedToken(presentation: BearerPresentation, tokens: readonly FuzzToken[]): FuzzToken | undefined {
   // HTTP drops whitespace around a field value (RFC 9110 §5.5), so it may lead too.
   const match = /^\s*bearer\s+(\S+)\s*$/i.exec(presentation.authorization[0] ?? '');
-  return match ? tokens.find((t) => t.token === match[1]) : undefined;
+  return match ? tokens.find((t) => canonicalJws(t.token) === canonicalJws(match[1])) : undefined;
+}
+
+/**
+ * A compact JWS with each segment decoded and encoded again. Base64url decoders (Node's
+ * among them) ignore padding and the unused low bits of the last character, so `x==` and
+ * `x` with its last character changed in those bits carry the same bytes, and verify alike.
+ */
+function canonicalJws(token: string): string {
+  return token
+    .split('.')
+    .map((segment) => Buffer.from(segment, 'base64url').toString('base64url'))
+    .join('.');
 }

@@ -25,7 +25,7 @@ function positiveInteger(name: string, fallback: number): number {
 }
 
 /** Vitest timeout for a property of `runs` requests (generous: the machine is shared). */
-export function fuzzTimeout(runs = FUZZ_RUNS, perRequestMs = 40): number {
+export function fuzzTimeout(runs = FUZZ_RUNS, perRequestMs = 100): number {
   return 60_000 + runs * perRequestMs;
 }
 
