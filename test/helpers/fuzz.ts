@@ -298,6 +298,15 @@ export async function exchange(fuzzer: Fuzzer, request: FuzzRequest): Promise<Ex
 }
 
 /**
+ * Whether a request was refused before any endpoint ran: by Node's HTTP parser (the
+ * description names its HPE_ reason), or by a size limit (413, 414, 431).
+ */
+export function refusedBeforeEndpoint(response: FuzzResponse): boolean {
+  const description = (response.json as { error_description?: unknown } | undefined)?.error_description;
+  return [413, 414, 431].includes(response.status) || (typeof description === 'string' && /\(HPE_[A-Z_]+\)$/.test(description));
+}
+
+/**
  * An error of an endpoint that authenticates clients (token, revocation, introspection):
  * the RFC shape, `invalid_client` always 401, with a Basic challenge when the client tried
  * Basic (RFC 6749 §5.2).
