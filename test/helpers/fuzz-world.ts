@@ -66,16 +66,21 @@ export const SPA_REDIRECT = 'http://localhost:7002/spa';
 export const HYBRID_REDIRECT = 'https://hybrid.example.com/cb';
 
 /**
- * Starts the world. Throttles are raised (not turned off) so that a fuzzer from one
- * address still reaches the code behind them; lockout stays on, with a short lockout.
+ * Starts the world. Rate limits are raised (not turned off) so that a fuzzer from one
+ * address still reaches the code behind them (a 429 is still a valid answer); the account
+ * and client-secret lockouts stay on, with a short lockout, so that both sides are reached.
  */
 export async function startFuzzWorld(env: Record<string, string> = {}): Promise<FuzzWorld> {
   const app = await startTestApp({
     env: {
       LOGIN_RATE_LIMIT: '100000',
       REGISTRATION_RATE_LIMIT: '100000',
+      TOKEN_RATE_LIMIT_PER_CLIENT: '100000000',
+      TOKEN_RATE_LIMIT_PER_ADDRESS: '100000000',
       LOGIN_MAX_FAILURES: '50',
       LOGIN_LOCKOUT: '1s',
+      CLIENT_AUTH_MAX_FAILURES: '50',
+      CLIENT_AUTH_LOCKOUT: '1s',
       DATABASE_POOL_SIZE: '4',
       ...env,
     },
