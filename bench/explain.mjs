@@ -19,12 +19,11 @@
 // The rows the requests created (a few grants, sessions, codes) are deleted at the end; the audit
 // log keeps its events (it is append-only).
 import { writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { createRequire } from 'node:module';
 import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import pg from 'pg';
-import { basicAuth } from './lib.mjs';
+import { basicAuth, freePort } from './lib.mjs';
 import { authorizeInBrowser, codeRequest, CookieJar, pkce } from './browser.mjs';
 import { SEEDED_DATABASE_SETTINGS, log as tagged, openSeeded, resetToSeed, resultsDir, root, settings } from './seeded-db.mjs';
 
@@ -52,17 +51,6 @@ const brief = (sql) => {
   const line = sql.replace(/^SELECT .+? FROM /, 'SELECT … FROM ').replace(/"/g, '');
   return line.length > 100 ? `${line.slice(0, 99)}…` : line;
 };
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** Tables of each plan node, with the scan type and index, depth first. */
 function scans(node, found = []) {
