@@ -3,6 +3,7 @@ import { AuditModule } from '../audit/audit.module';
 import { ClientsModule } from '../clients/clients.module';
 import { DatabaseModule } from '../database/database.module';
 import { KeysModule } from '../keys/keys.module';
+import { LogoutModule } from '../logout/logout.module';
 import { SecretsModule } from '../secrets/secrets.module';
 import { TokensModule } from '../tokens/tokens.module';
 import { UsersModule } from '../users/users.module';
@@ -11,7 +12,8 @@ import { AdminService } from './admin.service';
 
 /** Administration operations (used by the CLI). */
 @Module({
-  imports: [DatabaseModule, AuditModule, ClientsModule, UsersModule, KeysModule, TokensModule, SecretsModule],
+  // LogoutModule: disabling a user through the CLI logs their sessions out and revokes their grants.
+  imports: [DatabaseModule, AuditModule, ClientsModule, UsersModule, KeysModule, TokensModule, SecretsModule, LogoutModule],
   providers: [AdminService],
   exports: [AdminService],
 })

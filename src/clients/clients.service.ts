@@ -14,6 +14,9 @@ import { ClientRegistration, isClientIdSyntax, validateClientMetadata } from './
 /** RFC 7591 §3.2.1 registration response. `client_secret` appears only when just generated. */
 export type ClientRegistrationResponse = Record<string, unknown> & { client_id: string };
 
+/** Ends what a deleted client's grants may still use; registered by the modules that own them. */
+export type ClientDeletedHook = (clientId: string) => Promise<void>;
+
 const CACHE_TTL_MS = 60_000;
 const CACHE_MAX = 10_000;
 /** Compared against when the client is unknown, so both paths cost the same. */
@@ -28,6 +31,7 @@ const UNKNOWN_CLIENT_HASH = sha256('gatehouse-unknown-client');
 export class ClientsService implements OnModuleInit {
   private readonly logger = new Logger(ClientsService.name);
   private readonly cache = new Map<string, { client: Client | null; until: number }>();
+  private readonly deletedHooks: ClientDeletedHook[] = [];
 
   constructor(
     @InjectRepository(Client) private readonly clients: Repository<Client>,
@@ -86,10 +90,16 @@ export class ClientsService implements OnModuleInit {
     return this.clients.find({ order: { createdAt: 'ASC' } });
   }
 
+  /** Registers work to run once a client is deleted (its grants are revoked that way). */
+  onDeleted(hook: ClientDeletedHook): void {
+    this.deletedHooks.push(hook);
+  }
+
   async delete(clientId: string): Promise<void> {
     const result = await this.clients.delete({ clientId });
     if (!result.affected) throw notFound(`no client ${clientId}`);
     await this.changes.publish('clients', clientId);
+    for (const hook of this.deletedHooks) await hook(clientId);
   }
 
   /** Replaces the client's secret; the old one stops working on every instance. */

@@ -9,7 +9,7 @@ import { SubjectIdentifiers } from '../tokens/subject-identifiers';
 import { BackchannelLogoutSender, BackchannelTarget } from './backchannel-logout.sender';
 import { SessionGrantsStore } from './session-grants.store';
 
-export type LogoutReason = 'rp_initiated' | 'user' | 'account';
+export type LogoutReason = 'rp_initiated' | 'user' | 'account' | 'user_disabled';
 
 export interface LogoutResult {
   /** Front-Channel Logout 1.0: the URIs (with iss and sid) the signed-out page loads in iframes. */

@@ -52,7 +52,7 @@ export class AccountService {
   /** Withdraws consent and ends every grant the user gave that client (its tokens stop working). */
   async withdraw(userId: string, clientId: string, remoteAddress?: string): Promise<void> {
     if (!(await this.consents.withdraw(userId, clientId))) throw notFound(`no consent for client ${clientId}`);
-    for (const grantId of await this.grants.activeGrantIds(userId, clientId)) {
+    for (const grantId of await this.grants.activeGrantIds({ subject: userId, clientId })) {
       await this.revocation.revokeGrant(grantId, 'consent_withdrawn', { clientId, subject: userId, remoteAddress });
     }
     void this.audit.record('consent.withdrawn', { subject: userId, clientId, remoteAddress });

@@ -55,6 +55,11 @@ export class SessionsService {
     return this.create(userId, new Date());
   }
 
+  /** The sessions of a user that have not ended (some may have expired). */
+  async liveSessionsOf(userId: string): Promise<Session[]> {
+    return this.sessions.findBy({ userId, endedAt: IsNull() });
+  }
+
   async end(sessionId: string): Promise<void> {
     await this.sessions.update({ id: sessionId, endedAt: IsNull() }, { endedAt: new Date() });
   }

@@ -159,12 +159,14 @@ export class RefreshTokenStore {
     return row ? { grant: toGrant(row), rotatedAt: row.rotated_at, expiresAt: row.expires_at } : undefined;
   }
 
-  /** Ids of the live grants a subject gave a client. */
-  async activeGrantIds(subject: string, clientId: string): Promise<string[]> {
-    const rows: { id: string }[] = await this.db.query(
-      `SELECT id FROM grants WHERE subject = $1 AND client_id = $2 AND revoked_at IS NULL AND expires_at > now()`,
-      [subject, clientId],
-    );
+  /** Ids of the live grants of a subject, of a client, or that a subject gave a client. */
+  async activeGrantIds(of: { subject: string; clientId?: string } | { subject?: string; clientId: string }): Promise<string[]> {
+    // Only the conditions given, so that each form uses its index (grants_subject_idx, grants_client_idx).
+    const params: string[] = [];
+    const where = ['revoked_at IS NULL', 'expires_at > now()'];
+    if (of.subject !== undefined) where.push(`subject = $${params.push(of.subject)}`);
+    if (of.clientId !== undefined) where.push(`client_id = $${params.push(of.clientId)}`);
+    const rows: { id: string }[] = await this.db.query(`SELECT id FROM grants WHERE ${where.join(' AND ')}`, params);
     return rows.map((row) => row.id);
   }
 

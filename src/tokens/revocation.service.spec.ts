@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { DataSource } from 'typeorm';
 import { AuditLog } from '../audit/audit-log';
 import { MAX_CLIENT_ACCESS_TOKEN_TTL } from '../clients/client-metadata';
+import type { ClientsService } from '../clients/clients.service';
 import { AppConfig } from '../config/configuration';
 import { ChangeFeed } from '../database/change-feed';
 import { DenyList } from './deny-list';
@@ -26,6 +27,7 @@ function service(accessTokenTtl = 900): RevocationService {
     { publish } as unknown as ChangeFeed,
     config,
     { record } as unknown as AuditLog,
+    { onDeleted: () => undefined } as unknown as ClientsService,
   );
 }
 

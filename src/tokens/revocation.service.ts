@@ -1,8 +1,9 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, OnModuleInit } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { AppConfig } from '../config/configuration';
 import { MAX_CLIENT_ACCESS_TOKEN_TTL } from '../clients/client-metadata';
+import { ClientsService } from '../clients/clients.service';
 import { ChangeFeed } from '../database/change-feed';
 import { AuditContext, AuditLog } from '../audit/audit-log';
 import { DenyList } from './deny-list';
@@ -21,7 +22,7 @@ const REUSE_EVENTS: Record<string, string> = {
  * refused within the sync interval, usually at once).
  */
 @Injectable()
-export class RevocationService {
+export class RevocationService implements OnModuleInit {
   constructor(
     @InjectDataSource() private readonly db: DataSource,
     private readonly refreshTokens: RefreshTokenStore,
@@ -29,7 +30,15 @@ export class RevocationService {
     private readonly changes: ChangeFeed,
     private readonly config: AppConfig,
     private readonly audit: AuditLog,
+    private readonly clients: ClientsService,
   ) {}
+
+  /** A deleted client's grants end with it: their refresh tokens at once, their access tokens on every instance's deny list. */
+  onModuleInit(): void {
+    this.clients.onDeleted(async (clientId) => {
+      for (const grantId of await this.refreshTokens.activeGrantIds({ clientId })) await this.revokeGrant(grantId, 'client_deleted', { clientId });
+    });
+  }
 
   /** Revokes a grant: its refresh tokens and every access token issued under it. */
   async revokeGrant(grantId: string, reason: string, context: Omit<AuditContext, 'details'> = {}): Promise<void> {

@@ -27,6 +27,9 @@ export interface LoginContext {
   remoteAddress?: string;
 }
 
+/** Ends what a disabled user may still use (sessions, grants); registered by the modules that own it. */
+export type UserDisabledHook = (userId: string) => Promise<void>;
+
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const invalidUser = (description: string) => new OAuthError('invalid_request', description);
 
@@ -35,6 +38,7 @@ const invalidUser = (description: string) => new OAuthError('invalid_request', d
 export class UsersService implements OnModuleInit {
   /** A real hash to verify against when the username is unknown, so timing reveals nothing. */
   private decoyHash = '';
+  private readonly disabledHooks: UserDisabledHook[] = [];
 
   constructor(
     @InjectRepository(User) private readonly users: Repository<User>,
@@ -86,9 +90,16 @@ export class UsersService implements OnModuleInit {
     return user;
   }
 
+  /** Registers work to run once a user is disabled (every time, so disabling again finishes what a crash interrupted). */
+  onDisabled(hook: UserDisabledHook): void {
+    this.disabledHooks.push(hook);
+  }
+
+  /** Disabling a user also ends their sessions and grants, through the hooks registered. */
   async setDisabled(subjectOrUsername: string, disabled: boolean): Promise<User> {
     const user = await this.get(subjectOrUsername);
     await this.users.update({ id: user.id }, { disabled });
+    if (disabled) for (const hook of this.disabledHooks) await hook(user.id);
     return this.get(user.id);
   }
 

@@ -92,6 +92,40 @@ describe('CLI (npm run cli -- ...)', { timeout: 90_000 }, () => {
     expect(listed.find((u) => u.username === 'Carol')?.disabled).toBe(true);
   });
 
+  const apiStatus = async (token: unknown) => (await fetch(`${server.url}/api/me`, { headers: { authorization: `Bearer ${String(token)}` } })).status;
+
+  /** A user signed in through a password-grant client: their access and refresh tokens (a grant of no session). */
+  const signedInUser = async (username: string, scope: string) => {
+    const client = await createClient({ grant_types: ['password'], scope, first_party: true });
+    const basic = { id: client.client_id, secret: client.client_secret };
+    const created = await runCli(['users', 'create'], env, JSON.stringify({ username, password: 'a long enough secret' }));
+    expect(created.code, created.stderr).toBe(0);
+    const login = await tokenRequest(server.url, { grant_type: 'password', username, password: 'a long enough secret', scope }, basic);
+    expect(login.status, JSON.stringify(login.body)).toBe(200);
+    expect(await apiStatus(login.body.access_token)).toBe(200);
+    return { client, basic, accessToken: login.body.access_token, refreshToken: String(login.body.refresh_token) };
+  };
+
+  it('users disable ends what the user holds: their refresh tokens at once, their access tokens on the running server within a second', async () => {
+    const { basic, accessToken, refreshToken } = await signedInUser('dora', 'notes:read offline_access');
+    const disabled = await runCli(['users', 'disable', 'dora'], env);
+    expect(disabled.code, disabled.stderr).toBe(0);
+    expect(JSON.parse(disabled.stdout)).toMatchObject({ username: 'dora', disabled: true });
+    const refreshed = await tokenRequest(server.url, { grant_type: 'refresh_token', refresh_token: refreshToken }, basic);
+    expect(refreshed.body.error).toBe('invalid_grant');
+    await expect.poll(() => apiStatus(accessToken), { timeout: 1000, interval: 100 }).toBe(401);
+    // Enabling again lets the user sign in anew; what was revoked stays revoked.
+    expect((await runCli(['users', 'enable', 'dora'], env)).code).toBe(0);
+    expect((await tokenRequest(server.url, { grant_type: 'password', username: 'dora', password: 'a long enough secret' }, basic)).status).toBe(200);
+    expect(await apiStatus(accessToken)).toBe(401);
+  });
+
+  it('clients delete also ends the grants made to the client: their access tokens are refused by the running server within a second', async () => {
+    const { client, accessToken } = await signedInUser('erin', 'notes:read');
+    expect((await runCli(['clients', 'delete', client.client_id], env)).code).toBe(0);
+    await expect.poll(() => apiStatus(accessToken), { timeout: 1000, interval: 100 }).toBe(401);
+  });
+
   it('keys rotate publishes new keys that every running instance serves', async () => {
     const before = (await (await fetch(`${server.url}/.well-known/jwks.json`)).json()) as { keys: { kid: string }[] };
     const rotated = await runCli(['keys', 'rotate'], env);
