@@ -224,7 +224,7 @@ export function chartSvg(rows, { title }) {
   ].join('\n');
 }
 
-const DESCRIPTIONS = `- **Gatehouse** (\`gatehouse\`): \`node dist/main.js\`, \`NODE_ENV=production\`, \`LOG_LEVEL=warn\`, on a fresh
+const DESCRIPTIONS = `- **Gatehouse** (\`gatehouse\`): as \`npm start\` runs it (\`node\` with the flags of package.json's start script, \`dist/main.js\`), \`NODE_ENV=production\`, \`LOG_LEVEL=warn\`, on a fresh
   PostgreSQL database (or \`BENCH_GATEHOUSE_DATABASE_URL\`), clients and a user created with the CLI.
   Access tokens are ES256 JWTs (RFC 9068). Introspection checks its JWT as the sample API does
   (signature, claims, expiry, deny list; no database).

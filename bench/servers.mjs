@@ -31,7 +31,7 @@
 // ctx: { root, port, cpus, logFile, defer, needs (a Set of what the selected scenarios need from
 // it), started (the servers already started, by name), profileDir (BENCH_PROFILE=1: a folder) }.
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { authorizeInBrowser, codeRequest, CookieJar, pkce, refreshTokensFromCodes } from './browser.mjs';
@@ -80,6 +80,20 @@ async function waitForWorkers(pid, count, timeoutMs = 20_000) {
     await sleep(200);
   }
   return false;
+}
+
+/**
+ * The Node.js flags Gatehouse runs with: those of package.json's start script (`node <flags>
+ * dist/main.js`), so that the benchmark measures the server as `npm start` runs it, or
+ * BENCH_GATEHOUSE_NODE_FLAGS (space-separated; empty for none) to try others.
+ */
+export function gatehouseNodeFlags(root) {
+  const override = process.env.BENCH_GATEHOUSE_NODE_FLAGS;
+  if (override !== undefined) return override.split(/\s+/).filter(Boolean);
+  const start = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).scripts?.start ?? '';
+  const match = /^node((?:\s+--[\w-]+(?:=\S+)?)*)\s+dist\/main\.js$/.exec(start.trim());
+  if (!match) throw new Error(`package.json's start script is not "node [--flags] dist/main.js": ${start}`);
+  return match[1].split(/\s+/).filter(Boolean);
 }
 
 /** Gatehouse (node dist/main.js) on PostgreSQL, with `workers` HTTP workers (WORKERS; 1: a single process). */
@@ -131,7 +145,8 @@ function gatehouse({ workers }) {
         ...(workers > 1 ? { WORKERS: String(workers) } : {}),
       });
 
-      const node = [process.execPath];
+      // Node's flags as `npm start` gives them (package.json), unless BENCH_GATEHOUSE_NODE_FLAGS says otherwise.
+      const node = [process.execPath, ...gatehouseNodeFlags(root)];
       if (profileDir) {
         mkdirSync(profileDir, { recursive: true });
         node.push('--cpu-prof', `--cpu-prof-dir=${profileDir}`);
