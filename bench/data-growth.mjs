@@ -15,7 +15,7 @@
 // afterwards.
 //
 // The benchmark's own settings (BENCH_DURATION, BENCH_SCENARIOS, BENCH_CONNECTIONS, …; see
-// bench/README.md) apply to every pass. Output: the passes' JSON lines and a markdown table on
+// bench/README.md) apply to every pass; BENCH_ROUNDS defaults to 1 here (each pass is one round). Output: the passes' JSON lines and a markdown table on
 // stdout, progress on stderr, everything in bench/results/data-growth.json and .md.
 import { spawn, execFileSync } from 'node:child_process';
 import { writeFileSync, mkdirSync } from 'node:fs';
@@ -51,7 +51,8 @@ const throughput = (row) => row.round_trips_per_sec ?? row.requests_per_sec;
 
 /** One benchmark run (node bench/run.mjs); resolves with its JSON rows. */
 function runBenchmark(extraEnv) {
-  const env = { ...process.env, BENCH_SERVERS: 'gatehouse', ...extraEnv };
+  // One measurement per pass unless BENCH_ROUNDS says otherwise: the passes are the rounds (A B B A …).
+  const env = { BENCH_ROUNDS: '1', ...process.env, BENCH_SERVERS: 'gatehouse', ...extraEnv };
   for (const [name, value] of Object.entries(env)) if (value === undefined) delete env[name];
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [join(here, 'run.mjs')], { cwd: root, env, stdio: ['ignore', 'pipe', 'inherit'] });
