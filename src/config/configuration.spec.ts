@@ -64,7 +64,7 @@ describe('loadConfig defaults', () => {
       maintenanceIntervalSeconds: 60,
       maintenanceBatchSize: 5000,
       maintenanceMaxBatches: 20,
-      maintenanceBatchPauseMs: 0,
+      maintenanceBatchPauseMs: 250,
       sessionTtl: 12 * 3600,
       sessionIdleTtl: 3600,
       authorizationCodeTtl: 60,

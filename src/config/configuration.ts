@@ -299,7 +299,7 @@ export function loadConfig(env: Environment = process.env): AppConfig {
     maintenanceIntervalSeconds: duration(env, 'MAINTENANCE_INTERVAL', 60, 1),
     maintenanceBatchSize: integer(env, 'MAINTENANCE_BATCH_SIZE', 5000, 1, 100000),
     maintenanceMaxBatches: integer(env, 'MAINTENANCE_MAX_BATCHES', 20, 1, 100000),
-    maintenanceBatchPauseMs: integer(env, 'MAINTENANCE_BATCH_PAUSE_MS', 0, 0, 60000),
+    maintenanceBatchPauseMs: integer(env, 'MAINTENANCE_BATCH_PAUSE_MS', 250, 0, 60000),
     sessionTtl: duration(env, 'SESSION_TTL', 12 * 3600, 60),
     sessionIdleTtl: duration(env, 'SESSION_IDLE_TTL', 3600, 60),
     authorizationCodeTtl: Math.min(duration(env, 'AUTHORIZATION_CODE_TTL', 60, 5), 60),

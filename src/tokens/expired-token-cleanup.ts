@@ -115,14 +115,15 @@ export class ExpiredTokenCleanup implements OnApplicationBootstrap, OnApplicatio
 
   private async purge(runner: QueryRunner | undefined, deleted: PurgeResult): Promise<void> {
     const { maintenanceBatchSize: size, maintenanceMaxBatches: maxBatches, maintenanceBatchPauseMs: pause } = this.config;
-    let first = true;
+    // The pause follows a batch that deleted something: a round with nothing to purge takes no longer for it.
+    let previousDeleted = 0;
     for (const { table, sql } of this.statements) {
       deleted[table] ??= 0;
       for (let batch = 0; batch < maxBatches && !this.stopped; batch++) {
-        if (!first && pause > 0) await sleep(pause);
-        first = false;
+        if (previousDeleted > 0 && pause > 0) await sleep(pause);
         // `true`: the structured result, whose `affected` is the DELETE's row count.
         const affected = runner ? (((await runner.query(sql, [], true)) as { affected?: number }).affected ?? 0) : await affectedRows(this.db, sql, []);
+        previousDeleted = affected;
         deleted[table] += affected;
         if (affected < size) break;
       }
