@@ -3,6 +3,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { AuditLog } from '../audit/audit-log';
 import { AppConfig } from '../config/configuration';
+import { CoalescedRefresh } from '../common/coalesced-refresh';
 import { ChangeFeed } from '../database/change-feed';
 import { SharedCounters } from '../rate-limit/shared-counters';
 import { WindowLimit } from '../rate-limit/window-counters';
@@ -45,8 +46,8 @@ export class ClientAuthLockout implements OnModuleInit, OnApplicationBootstrap, 
   /** When this instance last wrote each lockout (so that a re-read that started earlier does not drop it). */
   private readonly writtenAt = new Map<string, number>();
   private writing: Promise<void> | undefined;
-  private reloading: Promise<void> | undefined;
-  private reloadAgain = false;
+  /** Re-reads run one at a time; a request during one gets the next, shared by everyone asking meanwhile. */
+  private readonly reloads = new CoalescedRefresh(() => this.readActiveLocks(), 0);
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -169,33 +170,24 @@ export class ClientAuthLockout implements OnModuleInit, OnApplicationBootstrap, 
   }
 
   /** Re-reads the active lockouts (notifications and the safety-net timer); keeps those not written yet. */
-  private async reload(): Promise<void> {
-    if (this.reloading) {
-      this.reloadAgain = true;
-      return this.reloading;
-    }
-    this.reloading = (async () => {
-      try {
-        if (this.unwritten.size > 0) this.writing ??= this.writeLocks().finally(() => (this.writing = undefined));
-        const since = Date.now();
-        const rows: { client_id: string; locked_until: Date }[] = await this.db.query(ACTIVE_LOCKS);
-        const locks = new Map(rows.map((row) => [row.client_id, row.locked_until.getTime()]));
-        for (const [clientId, until] of this.locks) {
-          const pending = this.unwritten.has(clientId) || this.writingIds.has(clientId) || (this.writtenAt.get(clientId) ?? 0) >= since;
-          if (pending && !locks.has(clientId)) locks.set(clientId, until);
-        }
-        for (const [clientId, at] of this.writtenAt) if (at < since) this.writtenAt.delete(clientId);
-        this.locks = locks;
-      } catch {
-        // PostgreSQL unreachable: keep what this instance knows; the next round retries.
-      } finally {
-        this.reloading = undefined;
+  private reload(): Promise<void> {
+    return this.reloads.request();
+  }
+
+  private async readActiveLocks(): Promise<void> {
+    try {
+      if (this.unwritten.size > 0) this.writing ??= this.writeLocks().finally(() => (this.writing = undefined));
+      const since = Date.now();
+      const rows: { client_id: string; locked_until: Date }[] = await this.db.query(ACTIVE_LOCKS);
+      const locks = new Map(rows.map((row) => [row.client_id, row.locked_until.getTime()]));
+      for (const [clientId, until] of this.locks) {
+        const pending = this.unwritten.has(clientId) || this.writingIds.has(clientId) || (this.writtenAt.get(clientId) ?? 0) >= since;
+        if (pending && !locks.has(clientId)) locks.set(clientId, until);
       }
-    })();
-    await this.reloading;
-    if (this.reloadAgain) {
-      this.reloadAgain = false;
-      await this.reload();
+      for (const [clientId, at] of this.writtenAt) if (at < since) this.writtenAt.delete(clientId);
+      this.locks = locks;
+    } catch {
+      // PostgreSQL unreachable: keep what this instance knows; the next round retries.
     }
   }
 }

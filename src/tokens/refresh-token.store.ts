@@ -159,14 +159,22 @@ export class RefreshTokenStore {
     return row ? { grant: toGrant(row), rotatedAt: row.rotated_at, expiresAt: row.expires_at } : undefined;
   }
 
-  /** Ids of the live grants of a subject, of a client, or that a subject gave a client. */
-  async activeGrantIds(of: { subject: string; clientId?: string } | { subject?: string; clientId: string }): Promise<string[]> {
-    // Only the conditions given, so that each form uses its index (grants_subject_idx, grants_client_idx).
-    const params: string[] = [];
-    const where = ['revoked_at IS NULL', 'expires_at > now()'];
-    if (of.subject !== undefined) where.push(`subject = $${params.push(of.subject)}`);
-    if (of.clientId !== undefined) where.push(`client_id = $${params.push(of.clientId)}`);
-    const rows: { id: string }[] = await this.db.query(`SELECT id FROM grants WHERE ${where.join(' AND ')}`, params);
+  /** Ids of the live grants of a subject, or of those the subject gave one client (through grants_subject_idx). */
+  async activeGrantIds(of: { subject: string; clientId?: string }): Promise<string[]> {
+    const rows: { id: string }[] = await this.db.query(
+      `SELECT id FROM grants WHERE subject = $1 AND ($2::text IS NULL OR client_id = $2) AND revoked_at IS NULL AND expires_at > now()`,
+      [of.subject, of.clientId ?? null],
+    );
+    return rows.map((row) => row.id);
+  }
+
+  /** Marks every live grant of a client revoked in one statement; returns their ids. */
+  async revokeGrantsOfClient(clientId: string, reason: string): Promise<string[]> {
+    // DataSource.query answers an UPDATE with [rows, rowCount].
+    const [rows] = (await this.db.query(
+      `UPDATE grants SET revoked_at = now(), revoked_reason = $2 WHERE client_id = $1 AND revoked_at IS NULL AND expires_at > now() RETURNING id`,
+      [clientId, reason],
+    )) as [{ id: string }[], number];
     return rows.map((row) => row.id);
   }
 

@@ -1,14 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Cluster, RegisteredClient, startCluster } from '../helpers/cluster';
+import { Cluster, CLUSTER_SETUP_TIMEOUT_MS, RegisteredClient, startCluster } from '../helpers/cluster';
 import { basic, expectOAuthError, HttpResult, postForm, request, waitUntil } from '../helpers/http';
 import { describeOutcome, Outcome, startLoad } from '../helpers/load';
 import { PrivatePostgres, startPrivatePostgres } from '../helpers/private-postgres';
 import { startServer } from '../helpers/processes';
 
 const PASSWORD = 'correct horse battery staple';
-
-/** Starting processes (instances, the CLI) takes long on a loaded machine. */
-const STARTUP_TIMEOUT_MS = 240_000;
 
 /**
  * PostgreSQL restarted under load, on a cluster of the test's own (the shared server is
@@ -31,7 +28,7 @@ describe('PostgreSQL restarted under load', { timeout: 180_000 }, () => {
       cluster.createClient({ client_name: 'Reports', grant_types: ['client_credentials'], scope: 'notes:read' }),
       cluster.createUser({ username: 'alice', password: PASSWORD }),
     ]);
-  }, STARTUP_TIMEOUT_MS);
+  }, CLUSTER_SETUP_TIMEOUT_MS);
   afterAll(async () => {
     await cluster?.stop();
     await pg?.destroy();

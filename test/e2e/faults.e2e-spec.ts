@@ -3,7 +3,7 @@ import { connect, Socket } from 'node:net';
 import { Client as PgClient } from 'pg';
 import { sha256 } from '../../src/common/crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Cluster, RegisteredClient, startCluster } from '../helpers/cluster';
+import { Cluster, CLUSTER_SETUP_TIMEOUT_MS, RegisteredClient, startCluster } from '../helpers/cluster';
 import { basic, postForm, request, waitUntil } from '../helpers/http';
 import { describeOutcome, Outcome } from '../helpers/load';
 import { AuthorizeResult, authorizeCode, WebBrowser } from '../helpers/web-flow';
@@ -18,9 +18,6 @@ import {
   WORKLOAD_REDIRECT_URI,
   WorkloadClients,
 } from '../helpers/workload';
-
-/** Starting processes (instances, the CLI) takes long on a loaded machine. */
-const STARTUP_TIMEOUT_MS = 240_000;
 
 /**
  * Faults of one instance in a deployment of three behind nginx, under a mixed load:
@@ -52,7 +49,7 @@ describe('instances failing and restarting under load', { timeout: 300_000 }, ()
     ]);
     clients = { web, mobile, service };
     partner = thirdParty;
-  }, STARTUP_TIMEOUT_MS);
+  }, CLUSTER_SETUP_TIMEOUT_MS);
   afterAll(async () => {
     await db?.end();
     await cluster?.stop();

@@ -4,16 +4,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signJwt } from '../../src/common/jwt';
 import { SecretBox } from '../../src/common/secret-box';
 import { sealingContext } from '../../src/secrets/sealed-columns';
-import { Cluster, RegisteredClient, startCluster } from '../helpers/cluster';
+import { Cluster, CLUSTER_SETUP_TIMEOUT_MS, RegisteredClient, startCluster } from '../helpers/cluster';
 import { basic, jwtHeader, jwtPayload, postForm, request, waitUntil } from '../helpers/http';
 import { describeOutcome, startLoad } from '../helpers/load';
 import { authorizeCode, WebBrowser } from '../helpers/web-flow';
 
 const PASSWORD = 'correct horse battery staple';
 const REDIRECT_URI = 'http://127.0.0.1:7601/callback';
-
-/** Starting processes (instances, the CLI) takes long on a loaded machine. */
-const STARTUP_TIMEOUT_MS = 240_000;
 
 /**
  * Scale-out: three Gatehouse processes over one PostgreSQL database behind nginx
@@ -48,7 +45,7 @@ describe('three instances behind nginx over one PostgreSQL', { timeout: 120_000 
       cluster.createClient({ client_name: 'Reports', grant_types: ['client_credentials'], scope: 'notes:read' }),
       cluster.createUser({ username: 'alice', password: PASSWORD, email: 'alice@example.com' }),
     ]);
-  }, STARTUP_TIMEOUT_MS);
+  }, CLUSTER_SETUP_TIMEOUT_MS);
   afterAll(async () => {
     await db?.end();
     await cluster?.stop();

@@ -53,6 +53,9 @@ export interface Cluster {
 /** Starting an instance takes long on a loaded machine (several start at once). */
 const STARTUP_TIMEOUT_MS = 150_000;
 
+/** How long a test's beforeAll may take to start a cluster, its clients and users (processes start slowly on a loaded machine). */
+export const CLUSTER_SETUP_TIMEOUT_MS = 240_000;
+
 /** Starts an instance on `port`, retrying with another port when it is taken meanwhile. */
 async function startInstance(env: Record<string, string>, port?: number): Promise<ServerProcess> {
   for (let attempt = 1; ; attempt++) {
